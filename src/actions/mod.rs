@@ -1,0 +1,57 @@
+//! Action execution: one module per action kind, each owning how its action is carried out
+//! and how its observation is built, behind [`dispatch`].
+//!
+//! The dispatcher holds the global action lock for the whole action (the reference runs one
+//! action at a time) and turns a panic inside an action into an `error` observation, so an
+//! agent-level failure never becomes a 5xx that would end the client's session.
+
+use std::sync::Arc;
+
+use crate::protocol::{Action, Observation};
+use crate::runtime::Runtime;
+
+pub mod browse;
+pub mod edit;
+pub mod read;
+pub mod run;
+pub mod run_ipython;
+pub mod write;
+
+/// Runs one action under the action lock and returns its observation.
+///
+/// The action runs in its own task: if the client disconnects, the action still completes
+/// (and releases the lock) instead of being cancelled half-way through a shell command.
+pub async fn dispatch(rt: Arc<Runtime>, action: Action) -> Observation {
+    let kind = action.kind().to_string();
+    let task = tokio::spawn(async move {
+        let _guard = rt.action_lock.lock().await;
+        execute(&rt, action).await
+    });
+    match task.await {
+        Ok(obs) => obs,
+        Err(e) => {
+            tracing::error!(action = %kind, error = %e, "action task failed");
+            Observation::error(format!("Internal error while executing {kind}: {e}"))
+        }
+    }
+}
+
+async fn execute(rt: &Arc<Runtime>, action: Action) -> Observation {
+    match action {
+        Action::Run(a) => run::execute(rt, a).await,
+        Action::RunIpython(a) => run_ipython::execute(rt, a).await,
+        Action::Read(a) => read::execute(rt, a).await,
+        Action::Write(a) => write::execute(rt, a).await,
+        Action::Edit(a) => edit::execute(rt, a).await,
+        Action::Browse(a) => browse::execute(rt, a).await,
+        Action::BrowseInteractive(a) => browse::execute_interactive(rt, a).await,
+        Action::Unsupported(kind) => unsupported(&kind),
+    }
+}
+
+/// The `error` observation for an action kind this server does not execute.
+pub fn unsupported(kind: &str) -> Observation {
+    Observation::error(format!(
+        "Action {kind} is not supported in the current runtime."
+    ))
+}

@@ -1,0 +1,23 @@
+//! sandboxd — a drop-in Rust replacement for the OpenHands runtime *action execution
+//! server*: the HTTP server inside an agent's sandbox that runs bash commands, IPython cells,
+//! file reads/writes/edits and browsing, and moves files in and out.
+//!
+//! Layout:
+//! - [`protocol`]: wire types only — the `action` JSON clients send and the observation JSON
+//!   they accept (per client generation); no I/O.
+//! - [`server`]: the HTTP surface — routes, the API-key layer, the error envelope, transfers.
+//! - [`actions`]: one module per action kind (`run`, `run_ipython`, `read`, `write`, `edit`,
+//!   `browse`) behind one dispatcher that holds the action lock.
+//! - [`files`]: disk work — path resolution, read/write semantics, listing, zip in and out.
+//! - [`runtime`]: the shared state and start-up order; executors that own a child process
+//!   (the shell, the kernel, the browser) live in the workspace crates under `crates/`.
+//! - [`config`], [`init`], [`shutdown`]: command line, user/working-dir set-up, signals.
+
+pub mod actions;
+pub mod config;
+pub mod files;
+pub mod init;
+pub mod protocol;
+pub mod runtime;
+pub mod server;
+pub mod shutdown;

@@ -1,0 +1,85 @@
+//! The shared state of a running server: configuration, the action lock, the shell's cwd,
+//! and one handle per executor. Also the start-up order and shutdown.
+//!
+//! Start-up (`spec/protocol.md` §1.3): user and working directory, executors, the git
+//! identity command; only then does `main` bind the port, so the 0.20 client, which treats
+//! any early non-ok answer as fatal, never sees a half-initialised server.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use crate::config::Config;
+
+/// The reference's one init command (`spec/plugins.md` §4); must exit 0.
+pub const INIT_COMMAND: &str = "git config --global user.name \"openhands\" && git config --global user.email \"openhands@all-hands.dev\" && alias git=\"git --no-pager\"";
+
+/// Everything the handlers share.
+pub struct Runtime {
+    /// Resolved configuration.
+    pub config: Arc<Config>,
+    /// UID that owns files written by `write` (the agent user's real UID).
+    pub file_owner_uid: u32,
+    /// When the server object was created (`/server_info` uptime).
+    pub started: Instant,
+    /// Start of the last `/execute_action` that passed validation (`idle_time`).
+    last_action: Mutex<Instant>,
+    /// Serialises actions as the reference does; endpoints that are not actions never take it.
+    pub(crate) action_lock: tokio::sync::Mutex<()>,
+    /// The shell's current directory as of its last prompt.
+    cwd: RwLock<PathBuf>,
+    // [runtime fields] executors add their handle fields below this line.
+}
+
+impl Runtime {
+    /// Initialises the user, working directory and executors (in parallel where possible).
+    pub async fn start(config: Config) -> anyhow::Result<Arc<Runtime>> {
+        let started = Instant::now();
+        let config = Arc::new(config);
+        let cfg = config.clone();
+        let file_owner_uid =
+            tokio::task::spawn_blocking(move || crate::init::init_user_and_working_dir(&cfg))
+                .await??;
+        // [runtime start] executors start here (spawn what can run in parallel first).
+        let rt = Arc::new(Runtime {
+            file_owner_uid,
+            started,
+            last_action: Mutex::new(started),
+            action_lock: tokio::sync::Mutex::new(()),
+            cwd: RwLock::new(config.working_dir.clone()),
+            config,
+            // [runtime construct] executors add their fields below this line.
+        });
+        // [runtime init command] the shell runs INIT_COMMAND here (exit code must be 0).
+        Ok(rt)
+    }
+
+    /// The shell's current directory (the working dir until the shell reports one).
+    pub fn cwd(&self) -> PathBuf {
+        self.cwd.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records the shell's current directory after a prompt.
+    pub fn set_cwd(&self, dir: PathBuf) {
+        *self.cwd.write().unwrap_or_else(|e| e.into_inner()) = dir;
+    }
+
+    /// Marks the start of an action (for `idle_time`).
+    pub fn touch(&self) {
+        *self.last_action.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// Seconds since the last action started.
+    pub fn idle_secs(&self) -> f64 {
+        self.last_action
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            .as_secs_f64()
+    }
+
+    /// Stops every child process; called once on SIGTERM/SIGINT.
+    pub async fn shutdown(&self) {
+        // [runtime shutdown] executors stop their children here.
+    }
+}

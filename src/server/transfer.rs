@@ -1,0 +1,233 @@
+//! `POST /upload_file` and `GET /download_files` (`spec/protocol.md` §4.4–4.5), streamed:
+//! uploads go to a temp file on the destination's disk (bounded by the configured limit) and
+//! zips are extracted in a blocking task; downloads are zipped on the fly into the response.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Multipart, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use super::error::ApiError;
+use crate::files;
+use crate::runtime::Runtime;
+
+/// Query of `/upload_file`.
+#[derive(Debug, serde::Deserialize)]
+pub struct UploadQuery {
+    destination: Option<String>,
+    recursive: Option<String>,
+}
+
+/// Python's (pydantic's) boolean spellings.
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "t" | "y" => Some(true),
+        "false" | "0" | "no" | "off" | "f" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// A file name the client may choose: one plain path component (quirk Q5 fixed).
+fn check_filename(name: &str) -> Result<(), ApiError> {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\', '\0'])
+    {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid filename {name:?}: it must be a single file name without path separators"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /upload_file?destination=&recursive=`.
+pub async fn upload_file(
+    State(rt): State<Arc<Runtime>>,
+    Query(q): Query<UploadQuery>,
+    mut multipart: Multipart,
+) -> Result<Json<Value>, ApiError> {
+    let recursive = match q.recursive.as_deref() {
+        None => false,
+        Some(s) => parse_bool(s).ok_or_else(|| {
+            ApiError::validation(
+                "bool_parsing",
+                &["query", "recursive"],
+                "Input should be a valid boolean, unable to interpret input",
+            )
+        })?,
+    };
+    let destination = q.destination.unwrap_or_else(|| "/".into());
+    if !destination.starts_with('/') {
+        return Err(ApiError::BadRequest(
+            "Destination must be an absolute path".into(),
+        ));
+    }
+    let limit = rt.config.max_upload_bytes;
+    let mut field = loop {
+        match multipart.next_field().await {
+            Ok(Some(f)) if f.name() == Some("file") => break f,
+            Ok(Some(_)) => continue,
+            Ok(None) => {
+                return Err(ApiError::validation(
+                    "missing",
+                    &["body", "file"],
+                    "Field required",
+                ))
+            }
+            Err(e) => return Err(ApiError::BadRequest(format!("Malformed upload: {e}"))),
+        }
+    };
+    let filename = field.file_name().unwrap_or_default().to_string();
+    check_filename(&filename)?;
+    let is_zip = filename.ends_with(".zip");
+    if recursive && !is_zip {
+        return Err(ApiError::BadRequest(
+            "Recursive uploads must be zip files".into(),
+        ));
+    }
+    let dest = PathBuf::from(&destination);
+    let d = dest.clone();
+    tokio::task::spawn_blocking(move || std::fs::create_dir_all(&d))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::BadRequest(format!("Cannot create {}: {e}", dest.display())))?;
+
+    // Stream to a temp file next to the target: a dropped connection or an over-limit body
+    // leaves nothing where a complete file is expected (the temp file is deleted on drop).
+    let tmp = tempfile::Builder::new()
+        .prefix(".sandboxd-upload-")
+        .tempfile_in(&dest)
+        .map_err(|e| ApiError::BadRequest(format!("Cannot write to {destination}: {e}")))?;
+    let (std_file, tmp_path) = tmp.into_parts();
+    let mut out = tokio::fs::File::from_std(std_file);
+    let mut written: u64 = 0;
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                written += chunk.len() as u64;
+                if written > limit {
+                    return Err(ApiError::TooLarge(format!(
+                        "Upload exceeds the limit of {limit} bytes"
+                    )));
+                }
+                out.write_all(&chunk)
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("Failed to store upload: {e}")))?;
+            }
+            Ok(None) => break,
+            Err(e) => return Err(ApiError::BadRequest(format!("Malformed upload: {e}"))),
+        }
+    }
+    out.flush()
+        .await
+        .map_err(|e| ApiError::Internal(format!("Failed to store upload: {e}")))?;
+    drop(out);
+
+    let target = dest.join(&filename);
+    let shown = format!("{}/{}", destination.trim_end_matches('/'), filename);
+    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        if is_zip {
+            let report = files::unzip::extract(&tmp_path, &dest, &shown, limit).map_err(|e| match e {
+                files::unzip::UnzipError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
+                files::unzip::UnzipError::NotAZip(_) => ApiError::BadRequest(e.to_string()),
+                files::unzip::UnzipError::Io { .. } => ApiError::Internal(e.to_string()),
+            })?;
+            if !report.skipped.is_empty() {
+                tracing::warn!(archive = %shown, skipped = ?report.skipped, "skipped unsafe zip entries");
+            }
+            Ok(())
+        } else {
+            if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+                return Err(ApiError::BadRequest(format!("{shown} is a directory")));
+            }
+            tmp_path
+                .persist(&target)
+                .map(|_| ())
+                .map_err(|e| ApiError::Internal(format!("Failed to store {shown}: {}", e.error)))
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(json!({
+        "filename": filename,
+        "destination": destination,
+        "recursive": recursive,
+    })))
+}
+
+/// Query of `/download_files`.
+#[derive(Debug, serde::Deserialize)]
+pub struct DownloadQuery {
+    path: Option<String>,
+}
+
+/// Capacity of the chunk channel between the zip writer and the response: bounds memory.
+const DOWNLOAD_CHUNKS_IN_FLIGHT: usize = 8;
+const DOWNLOAD_CHUNK: usize = 256 * 1024;
+
+/// `GET /download_files?path=`.
+pub async fn download_files(Query(q): Query<DownloadQuery>) -> Result<Response, ApiError> {
+    let path = q
+        .path
+        .ok_or_else(|| ApiError::validation("missing", &["query", "path"], "Field required"))?;
+    if !path.starts_with('/') {
+        return Err(ApiError::BadRequest("Path must be an absolute path".into()));
+    }
+    let root = PathBuf::from(&path);
+    if !tokio::fs::try_exists(&root).await.unwrap_or(false) {
+        return Err(ApiError::NotFound("File not found".into()));
+    }
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(DOWNLOAD_CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let sink = std::io::BufWriter::with_capacity(DOWNLOAD_CHUNK, ChannelWriter(tx.clone()));
+        if let Err(e) = files::zip_out::write_zip(&root, sink) {
+            // The client sees a truncated body (and an invalid zip) rather than a silent
+            // success; it may already be gone, in which case nobody listens.
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let name = Path::new(&path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.zip\"", name.replace('"', "")),
+            ),
+        ],
+        Body::from_stream(stream.boxed()),
+    )
+        .into_response())
+}
+
+/// A `Write` that hands chunks to the async response; blocks when the client reads slowly.
+struct ChannelWriter(mpsc::Sender<Result<Bytes, std::io::Error>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
