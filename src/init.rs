@@ -69,7 +69,11 @@ pub fn init_user_and_working_dir(cfg: &Config) -> Result<u32, InitError> {
     // The reference chowns the tree to USER:root and makes it group-writable; failures are
     // ignored there too (e.g. read-only bind mounts inside the workspace).
     let owner = format!("{}:root", cfg.username);
-    let _ = Command::new("chown").arg("-R").arg(&owner).arg(dir).status();
+    let _ = Command::new("chown")
+        .arg("-R")
+        .arg(&owner)
+        .arg(dir)
+        .status();
     let _ = Command::new("chmod").arg("g+rw").arg(dir).status();
     Ok(uid)
 }
@@ -85,7 +89,17 @@ fn create_user(name: &str, uid: u32) -> Result<(), InitError> {
     let home = format!("/home/{name}");
     let uid_s = uid.to_string();
     let out = Command::new("useradd")
-        .args(["-rm", "-d", &home, "-s", "/bin/bash", "-g", "root", "-G", "sudo"])
+        .args([
+            "-rm",
+            "-d",
+            &home,
+            "-s",
+            "/bin/bash",
+            "-g",
+            "root",
+            "-G",
+            "sudo",
+        ])
         .args(["-u", &uid_s, name])
         .output()
         .map_err(|e| InitError::UserAdd {

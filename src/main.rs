@@ -65,7 +65,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     sandboxd::shutdown::signalled().await;
     let _ = stop_tx.send(true);
     // Stopping the children first ends any in-flight action, so the server can drain.
-    if tokio::time::timeout(SHUTDOWN_GRACE, rt.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, rt.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("children did not stop within the grace period");
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), server).await;

@@ -15,9 +15,10 @@ pub async fn execute(rt: &Arc<Runtime>, action: ReadAction) -> Observation {
     let cwd = rt.cwd();
     let path = files::resolve(&cwd, &action.path);
     let (start, end) = (action.start, action.end);
-    let result =
-        tokio::task::spawn_blocking(move || files::read::read(&path, &cwd, start, end).map(|c| (c, path)))
-            .await;
+    let result = tokio::task::spawn_blocking(move || {
+        files::read::read(&path, &cwd, start, end).map(|c| (c, path))
+    })
+    .await;
     match result {
         Ok(Ok((content, path))) => Observation::Read {
             content,

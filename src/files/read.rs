@@ -206,6 +206,9 @@ mod tests {
         assert_eq!(read(&crlf, cwd, 0, -1).unwrap(), "a\nb");
         let png = format!("{d}/p.png");
         std::fs::write(&png, b"\x89PNG").unwrap();
-        assert_eq!(read(&png, cwd, 5, 9).unwrap(), "data:image/png;base64,iVBORw==");
+        assert_eq!(
+            read(&png, cwd, 5, 9).unwrap(),
+            "data:image/png;base64,iVBORw=="
+        );
     }
 }

@@ -49,8 +49,7 @@ pub fn extract(
     limit: u64,
 ) -> Result<Extracted, UnzipError> {
     let file = File::open(archive).map_err(|_| UnzipError::NotAZip(shown_name.into()))?;
-    let mut zip =
-        zip::ZipArchive::new(file).map_err(|_| UnzipError::NotAZip(shown_name.into()))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|_| UnzipError::NotAZip(shown_name.into()))?;
     let mut declared: u64 = 0;
     for i in 0..zip.len() {
         let entry = zip
@@ -68,9 +67,7 @@ pub fn extract(
             .by_index(i)
             .map_err(|_| UnzipError::NotAZip(shown_name.into()))?;
         let name = entry.name().to_string();
-        let is_link = entry
-            .unix_mode()
-            .is_some_and(|m| m & 0o170000 == 0o120000);
+        let is_link = entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000);
         let Some(rel) = safe_relative(&name).filter(|_| !is_link) else {
             out.skipped.push(name);
             continue;
@@ -158,8 +155,12 @@ mod tests {
         let mut w = zip::ZipWriter::new(File::create(path).unwrap());
         for (name, data, link) in entries {
             if *link {
-                w.add_symlink(*name, std::str::from_utf8(data).unwrap(), SimpleFileOptions::default())
-                    .unwrap();
+                w.add_symlink(
+                    *name,
+                    std::str::from_utf8(data).unwrap(),
+                    SimpleFileOptions::default(),
+                )
+                .unwrap();
             } else {
                 w.start_file(*name, SimpleFileOptions::default()).unwrap();
                 w.write_all(data).unwrap();
@@ -191,7 +192,9 @@ mod tests {
         assert_eq!(got.skipped.len(), 4, "{got:?}");
         assert_eq!(std::fs::read(dest.join("ok/ok.txt")).unwrap(), b"fine");
         // 'link' was skipped, so 'link/through.txt' landed in a real directory
-        assert!(!std::fs::symlink_metadata(dest.join("link")).unwrap().is_symlink());
+        assert!(!std::fs::symlink_metadata(dest.join("link"))
+            .unwrap()
+            .is_symlink());
         let top: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(top.len(), 2, "nothing written next to the destination");
     }

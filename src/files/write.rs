@@ -207,7 +207,10 @@ mod tests {
         std::fs::write(format!("{d}/real.txt"), "old\n").unwrap();
         std::os::unix::fs::symlink(format!("{d}/real.txt"), format!("{d}/link.txt")).unwrap();
         write(&format!("{d}/link.txt"), "new", 0, -1, None).unwrap();
-        assert_eq!(std::fs::read_to_string(format!("{d}/real.txt")).unwrap(), "new\n");
+        assert_eq!(
+            std::fs::read_to_string(format!("{d}/real.txt")).unwrap(),
+            "new\n"
+        );
         assert!(std::fs::symlink_metadata(format!("{d}/link.txt"))
             .unwrap()
             .file_type()

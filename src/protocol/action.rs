@@ -251,7 +251,9 @@ fn int_lenient<'de, D: serde::Deserializer<'de>>(d: D, default: i64) -> Result<i
             .as_i64()
             .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
             .ok_or_else(|| D::Error::custom(format!("invalid integer {n}"))),
-        Some(other) => Err(D::Error::custom(format!("expected an integer, got {other}"))),
+        Some(other) => Err(D::Error::custom(format!(
+            "expected an integer, got {other}"
+        ))),
     }
 }
 
@@ -367,29 +369,39 @@ mod tests {
             panic!()
         };
         assert_eq!(read.impl_source, "oh_aci");
-        assert!(read.translated_ipython_code.starts_with("print(file_editor"));
+        assert!(read
+            .translated_ipython_code
+            .starts_with("print(file_editor"));
 
-        let Action::Write(w) = decode(json!({"action": "write", "args": {"path": "/a", "content": "x=1\n",
-            "start": 0, "end": -1, "thought": ""}, "timeout": 120}))
+        let Action::Write(w) = decode(
+            json!({"action": "write", "args": {"path": "/a", "content": "x=1\n",
+            "start": 0, "end": -1, "thought": ""}, "timeout": 120}),
+        )
         .unwrap() else {
             panic!()
         };
         assert_eq!((w.content.as_str(), w.start, w.end), ("x=1\n", 0, -1));
 
-        let Action::RunIpython(c) = decode(json!({"action": "run_ipython", "args": {"code": "print(1)",
+        let Action::RunIpython(c) =
+            decode(json!({"action": "run_ipython", "args": {"code": "print(1)",
             "thought": "", "include_extra": true, "confirmation_state": "confirmed",
             "kernel_init_code": ""}, "timeout": 120}))
-        .unwrap() else {
+            .unwrap()
+        else {
             panic!()
         };
         assert!(c.include_extra);
         assert!(matches!(
-            decode(json!({"action": "browse", "args": {"url": "https://example.com", "thought": ""}})),
+            decode(
+                json!({"action": "browse", "args": {"url": "https://example.com", "thought": ""}})
+            ),
             Ok(Action::Browse(_))
         ));
         assert!(matches!(
-            decode(json!({"action": "browse_interactive", "args": {"browser_actions": "click(\"12\")",
-                "thought": "", "browsergym_send_msg_to_user": ""}})),
+            decode(
+                json!({"action": "browse_interactive", "args": {"browser_actions": "click(\"12\")",
+                "thought": "", "browsergym_send_msg_to_user": ""}})
+            ),
             Ok(Action::BrowseInteractive(_))
         ));
     }
@@ -406,8 +418,10 @@ mod tests {
         assert!(run.latest && run.is_input && run.is_static);
         assert_eq!(run.cwd.as_deref(), Some("/tmp"));
         assert_eq!(run.timeout, Some(30.0));
-        let Action::Edit(e) = decode(json!({"action": "edit", "args": {"path": "/a", "command": "insert",
-            "insert_line": "3", "file_text": null, "security_risk": -1}}))
+        let Action::Edit(e) = decode(
+            json!({"action": "edit", "args": {"path": "/a", "command": "insert",
+            "insert_line": "3", "file_text": null, "security_risk": -1}}),
+        )
         .unwrap() else {
             panic!()
         };

@@ -429,7 +429,8 @@ mod tests {
             json!({"message": "I wrote to the file /workspace/a.py.", "observation": "write", "content": "",
              "extras": {"path": "/workspace/a.py"}})
         );
-        let text = "File not found: /workspace/nope.txt. Your current working directory is /workspace.";
+        let text =
+            "File not found: /workspace/nope.txt. Your current working directory is /workspace.";
         assert_eq!(
             Observation::error(text).to_json(),
             json!({"message": text, "observation": "error", "content": text, "extras": {"error_id": ""}})
@@ -485,7 +486,10 @@ mod tests {
                 "_diff_cache"
             ]
         );
-        assert_eq!(latest["message"], json!("I edited the file /workspace/a.py."));
+        assert_eq!(
+            latest["message"],
+            json!("I edited the file /workspace/a.py.")
+        );
     }
 
     #[test]

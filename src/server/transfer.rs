@@ -39,11 +39,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 /// A file name the client may choose: one plain path component (quirk Q5 fixed).
 fn check_filename(name: &str) -> Result<(), ApiError> {
-    if name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.contains(['/', '\\', '\0'])
-    {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
         return Err(ApiError::BadRequest(format!(
             "Invalid filename {name:?}: it must be a single file name without path separators"
         )));

@@ -1,0 +1,225 @@
+//! End-to-end tests of the HTTP surface against the real binary (no plugins): auth, error
+//! envelopes, read/write, list, and the hardened transfers.
+
+use std::io::{Cursor, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{multipart, Client};
+use serde_json::{json, Value};
+
+const KEY: &str = "test-key-123";
+
+struct Server {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+    http: Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Server {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+        .arg(port.to_string())
+        .arg("--working-dir")
+        .arg(dir.path())
+        .env("SESSION_API_KEY", KEY)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{base}/alive")).send() {
+            assert_eq!(r.json::<Value>().unwrap(), json!({"status": "ok"}));
+            return Server {
+                child,
+                base,
+                dir,
+                http,
+            };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("server did not start");
+}
+
+impl Server {
+    fn wd(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("X-Session-API-Key", KEY)
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    }
+    fn action(&self, action: Value) -> Value {
+        let (status, body) = self.post("/execute_action", json!({ "action": action }));
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+    fn upload(&self, name: &str, data: Vec<u8>, dest: &str, recursive: bool) -> (u16, Value) {
+        let form = multipart::Form::new().part(
+            "file",
+            multipart::Part::bytes(data).file_name(name.to_string()),
+        );
+        let r = self
+            .http
+            .post(format!("{}/upload_file", self.base))
+            .query(&[
+                ("destination", dest),
+                ("recursive", if recursive { "true" } else { "false" }),
+            ])
+            .header("X-Session-API-Key", KEY)
+            .multipart(form)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    }
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn http_surface_end_to_end() {
+    let s = start();
+    let wd = s.wd();
+
+    // auth: exempt paths, 403 elsewhere
+    let r = s
+        .http
+        .get(format!("{}/server_info", s.base))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let info: Value = r.json().unwrap();
+    assert!(info["resources"]["cpu_percent"].is_f64());
+    for (method, path) in [
+        ("POST", "/execute_action"),
+        ("POST", "/list_files"),
+        ("GET", "/download_files?path=/"),
+    ] {
+        let r = s
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", s.base))
+            .header("X-Session-API-Key", "wrong")
+            .json(&json!({}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{method} {path}");
+        assert_eq!(
+            r.json::<Value>().unwrap(),
+            json!({"detail": "Invalid API Key"})
+        );
+    }
+
+    // validation envelopes
+    let (st, body) = s.post("/execute_action", json!({"not_action": {}}));
+    assert_eq!(st, 422);
+    assert_eq!(body["detail"], "Invalid request parameters");
+    let (st, body) = s.post(
+        "/execute_action",
+        json!({"action": {"action": "run", "args": {}}}),
+    );
+    assert_eq!(st, 400);
+    assert!(
+        body["detail"].as_str().unwrap().contains("command"),
+        "{body}"
+    );
+    let (st, _) = s.post("/execute_action", json!({"action": {"action": "bogus"}}));
+    assert_eq!(st, 400);
+    let obs = s.action(json!({"action": "message", "args": {"content": "hi"}}));
+    assert_eq!(obs["observation"], "error");
+
+    // write then read, relative to the working dir
+    let obs =
+        s.action(json!({"action": "write", "args": {"path": "w/a.txt", "content": "l1\nl2"}}));
+    assert_eq!(obs["observation"], "write", "{obs}");
+    assert_eq!(obs["extras"]["path"], format!("{wd}/w/a.txt"));
+    let obs =
+        s.action(json!({"action": "read", "args": {"path": format!("{wd}/w/a.txt"), "start": 1}}));
+    assert_eq!(obs["content"], "l2\n");
+    assert_eq!(s.post("/list_files", json!({})).1, json!(["w/"]));
+
+    // uploads: traversal refused, zip extracted with hostile entries skipped
+    let (st, _) = s.upload("../evil.txt", b"x".to_vec(), &format!("{wd}/in"), false);
+    assert_eq!(st, 400);
+    let (st, body) = s.upload(
+        "p.zip",
+        zip_of(&[("proj/a.txt", b"A"), ("../out.txt", b"evil")]),
+        &format!("{wd}/in"),
+        true,
+    );
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"filename": "p.zip", "destination": format!("{wd}/in"), "recursive": true})
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{wd}/in/proj/a.txt")).unwrap(),
+        "A"
+    );
+    assert!(!std::path::Path::new(&format!("{wd}/out.txt")).exists());
+    let (st, body) = s.upload("bad.zip", b"not a zip".to_vec(), &format!("{wd}/in"), true);
+    assert_eq!(st, 400);
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .ends_with("is not a zip file"));
+
+    // download: a directory and a single file
+    let r = s
+        .http
+        .get(format!("{}/download_files", s.base))
+        .query(&[("path", format!("{wd}/in/proj/a.txt"))])
+        .header("X-Session-API-Key", KEY)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut z = zip::ZipArchive::new(Cursor::new(r.bytes().unwrap().to_vec())).unwrap();
+    let mut text = String::new();
+    z.by_name("a.txt")
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, "A");
+    let r = s
+        .http
+        .get(format!("{}/download_files", s.base))
+        .query(&[("path", format!("{wd}/missing"))])
+        .header("X-Session-API-Key", KEY)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
