@@ -83,3 +83,29 @@ pub async fn list_files(
 pub async fn vscode_token() -> Json<Value> {
     Json(json!({"token": null}))
 }
+
+/// `POST /update_mcp_server` (latest client, only with stdio MCP servers configured): sandboxd
+/// runs no MCP proxy, so the configs are acknowledged and the reason goes back in
+/// `router_error_log`, which the client logs as a warning instead of failing the session.
+pub async fn update_mcp_server(body: Bytes) -> Result<Json<Value>, ApiError> {
+    let Ok(Value::Array(servers)) = serde_json::from_slice::<Value>(&body) else {
+        return Err(ApiError::BadRequest(
+            "Request must be a list of MCP tools to sync".into(),
+        ));
+    };
+    let names: Vec<&str> = servers
+        .iter()
+        .filter_map(|s| s.get("name").and_then(Value::as_str))
+        .collect();
+    let log = if names.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "sandboxd does not run stdio MCP servers; not started: {}",
+            names.join(", ")
+        )
+    };
+    Ok(Json(
+        json!({"detail": "MCP server updated successfully", "router_error_log": log}),
+    ))
+}

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
-use sysinfo::{Disks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::runtime::Runtime;
 
@@ -59,15 +59,20 @@ fn system_stats() -> Value {
         }
         None => (0.0, 0, 0, 0, 0),
     };
-    let disks = Disks::new_with_refreshed_list();
-    let root = disks
-        .iter()
-        .filter(|d| std::path::Path::new("/").starts_with(d.mount_point()))
-        .max_by_key(|d| d.mount_point().as_os_str().len());
-    let (total, free) = root
-        .map(|d| (d.total_space(), d.available_space()))
-        .unwrap_or((0, 0));
-    let used = total.saturating_sub(free);
+    // psutil's disk_usage: `used` excludes blocks reserved for root, `free` is what an
+    // unprivileged user may still use.
+    let (total, used, free) = match nix::sys::statvfs::statvfs("/") {
+        Ok(v) => {
+            let f = v.fragment_size() as u64;
+            let blocks = v.blocks() as u64;
+            (
+                blocks * f,
+                blocks.saturating_sub(v.blocks_free() as u64) * f,
+                v.blocks_available() as u64 * f,
+            )
+        }
+        Err(_) => (0, 0, 0),
+    };
     let disk_percent = if used + free == 0 {
         0.0
     } else {
