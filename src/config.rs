@@ -62,6 +62,19 @@ pub struct Cli {
     /// Largest accepted upload (bytes, also the limit on a zip's uncompressed size).
     #[arg(long, env = "SANDBOXD_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
+    /// Python interpreter for the IPython kernel (a path or a command name); it must be able
+    /// to import ipykernel. Default: the first `python3` on PATH that can.
+    #[arg(long, env = "SANDBOXD_PYTHON")]
+    pub python: Option<String>,
+    /// Browser executable for browsing (a path or a name on PATH). Default: the first of
+    /// chromium, chromium-browser, google-chrome, google-chrome-stable on PATH. The browser
+    /// starts at the first browse action, not at server start.
+    #[arg(long = "browser-path", env = "SANDBOXD_BROWSER_PATH")]
+    pub browser_path: Option<PathBuf>,
+    /// Limit in seconds for one browser step (action plus observation), as the reference's
+    /// 30 s; a slower step answers "Browser environment took too long to respond.".
+    #[arg(long = "browser-step-timeout", env = "SANDBOXD_BROWSER_STEP_TIMEOUT", default_value_t = 30.0)]
+    pub browser_step_timeout: f64,
     // [config flags] executors add their flags above this line.
 }
 

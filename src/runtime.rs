@@ -29,6 +29,16 @@ pub struct Runtime {
     /// The shell's current directory as of its last prompt.
     cwd: RwLock<PathBuf>,
     // [runtime fields] executors add their handle fields below this line.
+    /// The OH_ACI editor, shared by `edit`, oh_aci `read`, native `file_editor` cells and the
+    /// kernel's callback (one undo history).
+    pub editor: Arc<sandboxd_editor::Editor>,
+    /// The IPython kernel (`jupyter` plugin), started in the background at start-up.
+    pub kernel: Option<Arc<sandboxd_kernel::Kernel>>,
+    /// The headless browser; None with --no-enable-browser. Chromium itself starts lazily at
+    /// the first browse action.
+    pub browser: Option<Arc<sandboxd_browser::BrowserService>>,
+    /// The persistent bash session of the `run` action.
+    pub shell: sandboxd_shell::Shell,
 }
 
 impl Runtime {
@@ -41,6 +51,9 @@ impl Runtime {
             tokio::task::spawn_blocking(move || crate::init::init_user_and_working_dir(&cfg))
                 .await??;
         // [runtime start] executors start here (spawn what can run in parallel first).
+        let shell_start = tokio::spawn(crate::actions::run::start_shell(config.clone()));
+        let kernel_start = tokio::spawn(crate::actions::run_ipython::start_kernel(config.clone()));
+        let browser = crate::actions::browse::new_browser(&config)?;
         let rt = Arc::new(Runtime {
             file_owner_uid,
             started,
@@ -49,8 +62,15 @@ impl Runtime {
             cwd: RwLock::new(config.working_dir.clone()),
             config,
             // [runtime construct] executors add their fields below this line.
+            editor: crate::actions::edit::new_editor(file_owner_uid),
+            kernel: kernel_start.await??,
+            browser,
+            shell: shell_start.await??,
         });
         // [runtime init command] the shell runs INIT_COMMAND here (exit code must be 0).
+        rt.shell
+            .run_init(INIT_COMMAND, std::time::Duration::from_secs(300))
+            .await?;
         Ok(rt)
     }
 
@@ -81,5 +101,12 @@ impl Runtime {
     /// Stops every child process; called once on SIGTERM/SIGINT.
     pub async fn shutdown(&self) {
         // [runtime shutdown] executors stop their children here.
+        self.shell.shutdown().await;
+        if let Some(k) = &self.kernel {
+            k.shutdown().await;
+        }
+        if let Some(b) = &self.browser {
+            b.shutdown().await;
+        }
     }
 }

@@ -1,11 +1,83 @@
-//! `run`: a command in the persistent bash session.
+//! `run`: a command in the persistent bash session (`spec/bash.md`, `spec/compat-latest.md`
+//! A1), or in a separate short-lived shell for the latest client's `is_static`.
+//!
+//! Owns the mapping between the protocol and `sandboxd_shell`; it never drives the terminal
+//! itself, and records the shell's cwd after every prompt for read/write/kernel.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::protocol::{Observation, RunAction};
+use sandboxd_shell::{RunRequest, Shell, ShellOptions, ShellOutcome};
+
+use crate::config::Config;
+use crate::protocol::{CmdOutputMetadata, Observation, RunAction};
 use crate::runtime::Runtime;
 
+/// Shell options from the configuration; `working_dir` overrides the start directory.
+fn shell_options(config: &Config, working_dir: Option<PathBuf>) -> ShellOptions {
+    ShellOptions {
+        // Only root can switch users; an unprivileged server's shell runs as itself.
+        username: config.is_root.then(|| config.username.clone()),
+        working_dir: working_dir.unwrap_or_else(|| config.working_dir.clone()),
+        no_change_timeout: config.no_change_timeout,
+        env: Vec::new(),
+    }
+}
+
+/// Starts the main shell (at server start-up).
+pub async fn start_shell(config: Arc<Config>) -> anyhow::Result<Shell> {
+    Ok(Shell::start(shell_options(&config, None)).await?)
+}
+
 /// Runs a command in the shell.
-pub async fn execute(_rt: &Arc<Runtime>, _action: RunAction) -> Observation {
-    super::unsupported("run")
+pub async fn execute(rt: &Arc<Runtime>, action: RunAction) -> Observation {
+    let req = RunRequest {
+        command: action.command.clone(),
+        is_input: action.is_input,
+        latest: action.latest,
+        blocking: action.blocking,
+        timeout: action.timeout,
+    };
+    let outcome = if action.is_static {
+        let cwd = action.cwd.as_deref().filter(|c| !c.is_empty()).map(|c| {
+            let p = PathBuf::from(c);
+            if p.is_absolute() {
+                p
+            } else {
+                rt.config.working_dir.join(p)
+            }
+        });
+        sandboxd_shell::run_isolated(shell_options(&rt.config, cwd), req).await
+    } else {
+        rt.shell.run(req).await
+    };
+    match outcome {
+        ShellOutcome::Output {
+            content,
+            command,
+            metadata: m,
+        } => {
+            if !action.is_static {
+                if let Some(wd) = m.working_dir.as_deref().filter(|w| !w.is_empty()) {
+                    rt.set_cwd(PathBuf::from(wd));
+                }
+            }
+            Observation::Run {
+                content,
+                command,
+                metadata: CmdOutputMetadata {
+                    exit_code: m.exit_code,
+                    pid: m.pid,
+                    username: m.username,
+                    hostname: m.hostname,
+                    working_dir: m.working_dir,
+                    py_interpreter_path: m.py_interpreter_path,
+                    prefix: m.prefix,
+                    suffix: m.suffix,
+                },
+                hidden: false,
+            }
+        }
+        ShellOutcome::Error(text) => Observation::error(text),
+    }
 }

@@ -1,11 +1,100 @@
-//! `run_ipython`: a cell in the IPython kernel.
+//! `run_ipython`: a cell in the IPython kernel (`spec/ipython.md` §4, `protocol.md` §6.4),
+//! and the kernel's start at server start-up.
+//!
+//! Owns turning a [`sandboxd_kernel::CellResult`] into an observation: right-strip, the
+//! editor's `<oh_aci_output_...>` markers (handed to the editor module), the
+//! `include_extra` lines. It must never run editor logic itself, and never answer 5xx: a
+//! missing plugin or a kernel that cannot start is an `error` observation.
 
 use std::sync::Arc;
 
+use sandboxd_kernel::{Cell, Kernel, KernelConfig};
+
+use crate::config::Config;
 use crate::protocol::{IpythonAction, Observation};
 use crate::runtime::Runtime;
 
+/// Bytes of output one cell keeps (head and tail; the middle is replaced by a note).
+pub const MAX_CELL_OUTPUT_BYTES: usize = 4 << 20;
+
+/// Environment variables telling the kernel's `file_editor` where the server's editor is.
+pub const SERVER_URL_ENV: &str = "SANDBOXD_SERVER_URL";
+/// The session API key for that callback (the server's own `SESSION_API_KEY` is not
+/// inherited by the kernel, as in the reference).
+pub const API_KEY_ENV: &str = "SANDBOXD_SESSION_API_KEY";
+
+/// Starts the kernel when the `jupyter` plugin is loaded: picks the interpreter (a missing
+/// ipykernel is a start-up error that names the fix), then launches the kernel in the
+/// background so `/alive` does not wait for Python's imports.
+pub async fn start_kernel(config: Arc<Config>) -> anyhow::Result<Option<Arc<Kernel>>> {
+    if !config.has_plugin("jupyter") {
+        return Ok(None);
+    }
+    let python =
+        Kernel::resolve_python(config.cli.python.as_deref(), Some(&config.username)).await?;
+    let mut env = vec![(
+        SERVER_URL_ENV.to_string(),
+        format!("http://127.0.0.1:{}", config.port),
+    )];
+    if let Some(key) = &config.session_api_key {
+        env.push((API_KEY_ENV.to_string(), key.clone()));
+    }
+    let kernel = Kernel::new(KernelConfig {
+        python,
+        username: Some(config.username.clone()),
+        cwd: config.working_dir.clone(),
+        agent_skills: config.has_plugin("agent_skills"),
+        env,
+        env_remove: vec!["SESSION_API_KEY".into()],
+        max_output_bytes: MAX_CELL_OUTPUT_BYTES,
+    })?;
+    kernel.start_in_background();
+    Ok(Some(kernel))
+}
+
 /// Runs a cell.
-pub async fn execute(_rt: &Arc<Runtime>, _action: IpythonAction) -> Observation {
-    super::unsupported("run_ipython")
+pub async fn execute(rt: &Arc<Runtime>, action: IpythonAction) -> Observation {
+    // The client's own `print(file_editor(**{...}))` cells are answered natively.
+    if let Some(obs) = super::edit::from_ipython_code(rt, &action).await {
+        return obs;
+    }
+    let Some(kernel) = rt.kernel.as_ref() else {
+        return Observation::error("JupyterRequirement not found. Unable to run IPython action.");
+    };
+    let cwd = rt.cwd().display().to_string();
+    let result = kernel
+        .execute(Cell {
+            code: &action.code,
+            cwd: &cwd,
+            timeout: action.timeout,
+        })
+        .await;
+    let output = result.text.trim_end();
+    let extra = if action.include_extra {
+        format!(
+            "\n[Jupyter current working directory: {cwd}]\n[Jupyter Python interpreter: {}]",
+            result.python
+        )
+    } else {
+        String::new()
+    };
+    // Editor results printed by the cell become edit/read observations (ipython.md §4).
+    if output.contains("<oh_aci_output_") {
+        if let Some(obs) = super::edit::from_tagged_output(&action.code, output, &extra) {
+            return obs;
+        }
+    }
+    let mut content = format!("{output}{extra}");
+    // The latest client takes images as a list (compat-latest O2) instead of inline.
+    let image_urls = (action.latest && !result.image_urls.is_empty()).then(|| {
+        for url in &result.image_urls {
+            content = content.replacen(&format!("\n![image]({url})\n"), "\n", 1);
+        }
+        result.image_urls.clone()
+    });
+    Observation::RunIpython {
+        content,
+        code: action.code,
+        image_urls,
+    }
 }

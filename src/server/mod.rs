@@ -34,6 +34,10 @@ pub fn router(rt: Arc<Runtime>) -> Router {
         .route("/download_files", get(transfer::download_files))
         .route("/vscode/connection_token", get(execute::vscode_token))
         .route("/update_mcp_server", post(execute::update_mcp_server))
+        .route(
+            "/internal/file_editor",
+            post(crate::actions::edit::internal_file_editor),
+        )
         // [routes] executors add their routes above this line.
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

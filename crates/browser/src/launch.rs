@@ -1,0 +1,351 @@
+//! The Chromium child process: finding the executable, starting it headless on a fresh
+//! temporary profile, learning its DevTools WebSocket URL, and killing it (with every
+//! descendant) and removing the profile when dropped.
+//!
+//! Owns the OS side only; it must never speak CDP (that is [`crate::session`]). Chromium is
+//! started by us rather than by chromiumoxide so that it gets its own process group (one
+//! `killpg` reaches the zygote and renderers) and `PR_SET_PDEATHSIG`, so it dies with the
+//! server even when the server is killed with SIGKILL.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Executable names tried on `PATH` when no path is configured, in order.
+pub const DEFAULT_EXECUTABLES: &[&str] = &[
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+];
+
+/// How long Chromium may take to print its DevTools URL.
+const LAUNCH_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Bytes of Chromium's stderr kept for error messages.
+const STDERR_TAIL: usize = 4096;
+
+/// Flags for a headless browser that works as root, on a closed network, and leaves nothing
+/// behind. Site isolation is off so that every frame of a page lives in the page's own
+/// renderer and one CDP session reaches all frames (cross-origin iframes included); it also
+/// saves a renderer process per site.
+const FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-setuid-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--disable-breakpad",
+    "--disable-crash-reporter",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--disable-dev-shm-usage",
+    "--disable-site-isolation-trials",
+    "--disable-features=site-per-process,IsolateOrigins,Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-renderer-backgrounding",
+    "--disable-hang-monitor",
+    "--disable-ipc-flooding-protection",
+    "--disable-prompt-on-repost",
+    "--password-store=basic",
+    "--use-mock-keychain",
+    "--metrics-recording-only",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--window-size=1280,720",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+];
+
+/// Why Chromium could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// No executable was found.
+    #[error("Chromium was not found (looked for {0} on PATH); install it or pass --browser-path")]
+    NotFound(String),
+    /// The configured path does not exist or is not executable.
+    #[error("browser executable {0} does not exist or is not executable")]
+    BadPath(PathBuf),
+    /// Spawning failed.
+    #[error("could not start {path}: {source}")]
+    Spawn {
+        /// The executable.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The profile directory could not be created.
+    #[error("could not create a temporary browser profile: {0}")]
+    Profile(std::io::Error),
+    /// Chromium exited or stayed silent before printing its DevTools URL.
+    #[error("Chromium did not start: {0}")]
+    NoDevtools(String),
+}
+
+/// Resolves the executable: a configured path (absolute, relative, or a bare name looked up
+/// on `PATH`), else the first of [`DEFAULT_EXECUTABLES`] found on `PATH`.
+pub fn find_executable(configured: Option<&Path>) -> Result<PathBuf, LaunchError> {
+    if let Some(p) = configured {
+        if p.components().count() > 1 || p.is_absolute() {
+            return if is_executable(p) {
+                Ok(p.to_path_buf())
+            } else {
+                Err(LaunchError::BadPath(p.to_path_buf()))
+            };
+        }
+        return search_path(&p.to_string_lossy())
+            .ok_or_else(|| LaunchError::NotFound(p.display().to_string()));
+    }
+    DEFAULT_EXECUTABLES
+        .iter()
+        .find_map(|name| search_path(name))
+        .ok_or_else(|| LaunchError::NotFound(DEFAULT_EXECUTABLES.join(", ")))
+}
+
+fn search_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// A running Chromium. Dropping it kills the whole process group and deletes the profile.
+pub struct ChromiumProcess {
+    child: Child,
+    pgid: i32,
+    ws_url: String,
+    stderr_tail: Arc<Mutex<VecDeque<u8>>>,
+    // Declared last: removed after the process is gone (fields drop in order, after `drop`).
+    profile: tempfile::TempDir,
+}
+
+impl ChromiumProcess {
+    /// Starts Chromium and waits for its DevTools WebSocket URL.
+    pub async fn launch(exe: &Path) -> Result<ChromiumProcess, LaunchError> {
+        let profile = tempfile::Builder::new()
+            .prefix("sandboxd-chromium-")
+            .tempdir()
+            .map_err(LaunchError::Profile)?;
+        let mut cmd = Command::new(exe);
+        cmd.args(FLAGS)
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // Chromium must not outlive the server, even one killed with SIGKILL.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn {
+            path: exe.to_path_buf(),
+            source,
+        })?;
+        let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
+        let (url_tx, url_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(drain_stderr(stderr, tail.clone(), url_tx));
+        let mut proc = ChromiumProcess {
+            child,
+            pgid,
+            ws_url: String::new(),
+            stderr_tail: tail,
+            profile,
+        };
+        match tokio::time::timeout(LAUNCH_TIMEOUT, url_rx).await {
+            Ok(Ok(url)) => {
+                proc.ws_url = url;
+                Ok(proc)
+            }
+            Ok(Err(_)) => Err(LaunchError::NoDevtools(format!(
+                "it exited; its last output: {}",
+                proc.stderr_tail()
+            ))),
+            Err(_) => Err(LaunchError::NoDevtools(format!(
+                "no DevTools URL after {}s; its last output: {}",
+                LAUNCH_TIMEOUT.as_secs(),
+                proc.stderr_tail()
+            ))),
+        }
+    }
+
+    /// The browser-level DevTools WebSocket URL.
+    pub fn ws_url(&self) -> &str {
+        &self.ws_url
+    }
+
+    /// Process id of the browser process (also its process group id).
+    pub fn pid(&self) -> i32 {
+        self.pgid
+    }
+
+    /// The profile directory (removed on drop).
+    pub fn profile_dir(&self) -> &Path {
+        self.profile.path()
+    }
+
+    /// Whether the browser process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The last bytes Chromium wrote to stderr, for diagnostics.
+    pub fn stderr_tail(&self) -> String {
+        let tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes: Vec<u8> = tail.iter().copied().collect();
+        String::from_utf8_lossy(&bytes).trim().to_string()
+    }
+
+    /// Kills the browser and all its descendants, and reaps the browser process.
+    pub async fn kill(&mut self) {
+        self.kill_group();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+
+    fn kill_group(&mut self) {
+        if self.pgid > 0 {
+            kill_tree(self.pgid);
+        }
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Drop for ChromiumProcess {
+    fn drop(&mut self) {
+        self.kill_group();
+        // Reap synchronously (SIGKILL is immediate) so the profile is not in use when the
+        // TempDir field is dropped right after this.
+        if let Some(pid) = self.child.id() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while std::time::Instant::now() < deadline {
+                let mut status = 0;
+                // SAFETY: waiting on our own child.
+                let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+                if r != 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// Kills a process, its process group, and every descendant. Chromium's zygote moves into a
+/// session of its own, so the group alone misses the renderers; they are found through
+/// `/proc` before anything is killed (once the browser dies they are re-parented).
+pub fn kill_tree(pid: i32) {
+    let mut children: std::collections::HashMap<i32, Vec<i32>> = Default::default();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                continue;
+            };
+            // Fields after the parenthesised command name: state, ppid, ...
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<i32>().ok());
+            if let Some(ppid) = ppid {
+                children.entry(ppid).or_default().push(p);
+            }
+        }
+    }
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        if let Some(c) = children.get(&all[i]) {
+            all.extend(c.iter().copied());
+        }
+        i += 1;
+    }
+    // SAFETY: plain syscalls on processes we started (the tree of our own child).
+    unsafe {
+        libc::killpg(pid, libc::SIGKILL);
+        for p in all {
+            libc::kill(p, libc::SIGKILL);
+        }
+    }
+}
+
+/// Reads Chromium's stderr until it closes: reports the DevTools URL once, keeps a bounded
+/// tail for error messages, and never lets the pipe fill (a full pipe would block Chromium).
+async fn drain_stderr(
+    stderr: tokio::process::ChildStderr,
+    tail: Arc<Mutex<VecDeque<u8>>>,
+    url_tx: tokio::sync::oneshot::Sender<String>,
+) {
+    let mut url_tx = Some(url_tx);
+    let mut lines = BufReader::new(stderr).split(b'\n');
+    while let Ok(Some(line)) = lines.next_segment().await {
+        if url_tx.is_some() {
+            let text = String::from_utf8_lossy(&line);
+            if let Some(idx) = text.find("ws://") {
+                let url = text[idx..].trim().to_string();
+                if let Some(tx) = url_tx.take() {
+                    let _ = tx.send(url);
+                }
+            }
+        }
+        tracing::trace!(target: "sandboxd_browser::chromium", "{}", String::from_utf8_lossy(&line));
+        let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+        for b in line.iter().copied().chain(std::iter::once(b'\n')) {
+            if t.len() == STDERR_TAIL {
+                t.pop_front();
+            }
+            t.push_back(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_executables_are_reported_clearly() {
+        let err = find_executable(Some(Path::new("/nonexistent/chromium"))).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/chromium"), "{err}");
+        let err = find_executable(Some(Path::new("no-such-browser-xyz"))).unwrap_err();
+        assert!(err.to_string().contains("no-such-browser-xyz"), "{err}");
+        // A bare name is looked up on PATH.
+        assert_eq!(
+            find_executable(Some(Path::new("sh")))
+                .unwrap()
+                .file_name()
+                .unwrap(),
+            "sh"
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! sandboxd's native OH_ACI file editor (`str_replace_editor`), serving both OpenHands client
+//! generations (`spec/editor.md`, `spec/compat-latest.md` §A2–A3), and the safe Python
+//! dict-literal parser that lets the 0.20 client's `print(file_editor(**{...}))` cells run
+//! without a kernel.
+//!
+//! Owns: editor semantics, texts, undo history, diffs, atomic file writes, the literal
+//! parser and the `<oh_aci_output_…>` framing. Must never: depend on the server crate or
+//! evaluate code. Observation shapes are built by the server (`src/actions/edit.rs`).
+
+#![warn(missing_docs)]
+
+pub mod diff;
+pub mod dirview;
+pub mod editor;
+pub mod errors;
+pub mod fileio;
+pub mod history;
+pub mod pyliteral;
+pub mod request;
+pub mod tagged;
+pub mod text;
+
+pub use diff::get_diff;
+pub use editor::{error_json, Config, Context, Editor, Output};
+pub use errors::{EditError, ToolError};
+pub use fileio::NewFileOwner;
+pub use history::Limits;
+pub use pyliteral::{parse_file_editor_call, parse_literal, PyValue};
+pub use request::Request;

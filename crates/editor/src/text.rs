@@ -1,0 +1,188 @@
+//! Text helpers shared by the editor commands: tab expansion, the `cat -n` rendering with its
+//! clip notice (`spec/editor.md` §6), line slicing, and Python-style whitespace stripping.
+//!
+//! Owns: pure string transformations. Must never: touch the file system.
+
+use std::borrow::Cow;
+
+/// Output longer than this many characters is clipped (`MAX_RESPONSE_LEN`).
+pub const MAX_RESPONSE_LEN: usize = 16000;
+
+/// Appended to a clipped file view.
+pub const FILE_NOTICE: &str = "<response clipped><NOTE>Due to the max output limit, only part of this file has been shown to you. You should retry this tool after you have searched inside the file with `grep -n` in order to find the line numbers of what you are looking for.</NOTE>";
+
+/// Appended to a clipped directory listing.
+pub const DIRECTORY_NOTICE: &str = "<response clipped><NOTE>Due to the max output limit, only part of this directory has been shown to you. You should use `ls -la` instead to view large directories incrementally.</NOTE>";
+
+/// Appended to other clipped output (e.g. the listing's error text).
+pub const GENERIC_NOTICE: &str = "<response clipped><NOTE>Due to the max output limit, only part of the full response has been shown to you.</NOTE>";
+
+/// Tab stop width of Python's `str.expandtabs()`.
+const TAB_SIZE: usize = 8;
+
+/// Python's `str.expandtabs()`: each TAB becomes spaces up to the next multiple of 8
+/// columns; the column resets after `\n` and `\r`. Borrows when there is no TAB.
+pub fn expandtabs(s: &str) -> Cow<'_, str> {
+    if !s.contains('\t') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    let mut col = 0usize;
+    for c in s.chars() {
+        match c {
+            '\t' => {
+                let n = TAB_SIZE - col % TAB_SIZE;
+                out.extend(std::iter::repeat_n(' ', n));
+                col += n;
+            }
+            '\n' | '\r' => {
+                out.push(c);
+                col = 0;
+            }
+            c => {
+                out.push(c);
+                col += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Clips `text` to [`MAX_RESPONSE_LEN`] characters and appends `notice` if it was longer
+/// (`maybe_truncate`).
+pub fn maybe_truncate<'a>(text: &'a str, notice: &str) -> Cow<'a, str> {
+    // Fast path: a text with at most MAX bytes has at most MAX characters.
+    if text.len() <= MAX_RESPONSE_LEN {
+        return Cow::Borrowed(text);
+    }
+    match text.char_indices().nth(MAX_RESPONSE_LEN) {
+        None => Cow::Borrowed(text),
+        Some((cut, _)) => Cow::Owned(format!("{}{notice}", &text[..cut])),
+    }
+}
+
+/// `_make_output`: the `cat -n` rendering of `text`, numbered from `start_line`.
+pub fn make_output(text: &str, description: &str, start_line: i64) -> String {
+    let clipped = maybe_truncate(text, FILE_NOTICE);
+    let expanded = expandtabs(&clipped);
+    let mut out = String::with_capacity(expanded.len() + expanded.len() / 4 + 128);
+    out.push_str("Here's the result of running `cat -n` on ");
+    out.push_str(description);
+    out.push_str(":\n");
+    for (i, line) in expanded.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        use std::fmt::Write as _;
+        let _ = write!(out, "{:>6}\t{line}", i as i64 + start_line);
+    }
+    out.push('\n');
+    out
+}
+
+/// Python's `str.isspace()` for one character (Rust's `White_Space` plus U+001C..U+001F).
+pub fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
+}
+
+/// Python's `str.rstrip()`.
+pub fn py_rstrip(s: &str) -> &str {
+    s.trim_end_matches(is_py_space)
+}
+
+/// Number of `\n` in `s`.
+pub fn count_newlines(s: &str) -> usize {
+    memchr::memchr_iter(b'\n', s.as_bytes()).count()
+}
+
+/// Byte offset where 0-based line `n` of `s` starts (`s.len()` if `s` has fewer lines).
+pub fn line_start(s: &str, n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    memchr::memchr_iter(b'\n', s.as_bytes())
+        .nth(n - 1)
+        .map_or(s.len(), |i| i + 1)
+}
+
+/// Lines `first..=last` (0-based, clamped) of `s.split('\n')`, joined by `\n`, borrowed.
+pub fn line_window(s: &str, first: usize, last: usize) -> &str {
+    let start = line_start(s, first);
+    if start >= s.len() && first > 0 && count_newlines(s) < first {
+        return "";
+    }
+    let rest = &s[start..];
+    let end = memchr::memchr_iter(b'\n', rest.as_bytes())
+        .nth(last.saturating_sub(first))
+        .map_or(rest.len(), |i| i);
+    &rest[..end]
+}
+
+/// Python's rendering of a list of ints (`[1, 2, 3]`), stopping after `max` items with an
+/// ellipsis so that a pathological count cannot produce an unbounded message.
+pub fn py_int_list(items: &[usize], max: usize) -> String {
+    let shown: Vec<String> = items.iter().take(max).map(|i| i.to_string()).collect();
+    let mut s = format!("[{}", shown.join(", "));
+    if items.len() > max {
+        s.push_str(", ...");
+    }
+    s.push(']');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expandtabs_like_python() {
+        assert_eq!(expandtabs("a\tb"), "a       b");
+        assert_eq!(expandtabs("\tx"), "        x");
+        assert_eq!(expandtabs("1234567\t8"), "1234567 8");
+        assert_eq!(expandtabs("12345678\t9"), "12345678        9");
+        assert_eq!(expandtabs("ab\n\tc\r\td"), "ab\n        c\r        d");
+        assert_eq!(expandtabs("é\t|"), "é       |");
+        assert!(matches!(expandtabs("no tabs"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn make_output_numbers_lines() {
+        assert_eq!(
+            make_output("x = 1\n", "/w/a.py", 1),
+            "Here's the result of running `cat -n` on /w/a.py:\n     1\tx = 1\n     2\t\n"
+        );
+        assert_eq!(
+            make_output("a\n\tb", "d", 9),
+            "Here's the result of running `cat -n` on d:\n     9\ta\n    10\t        b\n"
+        );
+        assert!(make_output("x", "d", 1234567).contains("1234567\tx"));
+    }
+
+    #[test]
+    fn make_output_clips_at_16000_characters() {
+        let text = "é".repeat(16001);
+        let out = make_output(&text, "f", 1);
+        let expected = format!(
+            "Here's the result of running `cat -n` on f:\n     1\t{}{FILE_NOTICE}\n",
+            "é".repeat(16000)
+        );
+        assert_eq!(out, expected);
+        let exact = "x".repeat(16000);
+        assert!(!make_output(&exact, "f", 1).contains("<response clipped>"));
+    }
+
+    #[test]
+    fn line_helpers() {
+        let s = "l0\nl1\nl2\nl3";
+        assert_eq!(line_window(s, 0, 0), "l0");
+        assert_eq!(line_window(s, 1, 2), "l1\nl2");
+        assert_eq!(line_window(s, 2, 99), "l2\nl3");
+        assert_eq!(line_window("a\n", 1, 5), "");
+        assert_eq!(line_window("a\n", 3, 5), "");
+        assert_eq!(line_start(s, 3), 9);
+        assert_eq!(count_newlines(s), 3);
+        assert_eq!(py_rstrip("a \t\x1c\u{a0}"), "a");
+        assert_eq!(py_int_list(&[1, 1, 5], 10), "[1, 1, 5]");
+        assert_eq!(py_int_list(&[1, 2, 3], 2), "[1, 2, ...]");
+    }
+}

@@ -1,0 +1,108 @@
+"""sandboxd's kernel-side helpers, installed by the bootstrap cell.
+
+Owns the per-cell output bound inside the kernel: a cell that prints 100 MB sends only the
+head and the tail of it over ZeroMQ, so neither the kernel's buffers nor the server's
+memory grow with what a cell prints. Must never change what a cell under the bound prints.
+"""
+
+import collections
+import sys
+import threading
+
+
+def _parent_id(stream):
+    # ipykernel stores the parent's *header* here (extract_header).
+    try:
+        ph = stream.parent_header or {}
+        return ph.get("msg_id") or (ph.get("header") or {}).get("msg_id")
+    except Exception:
+        return None
+
+
+def limit_output(head, tail):
+    """Keep the first `head` and the last `tail` characters a cell writes to stdout/stderr."""
+    try:
+        from ipykernel.iostream import OutStream
+    except Exception:
+        return
+    if getattr(OutStream, "_sandboxd_limited", False):
+        return
+    original = OutStream.write
+    lock = threading.Lock()
+    # Tail: chunks whose total length is at least `tail` once anything was cut; trimmed by
+    # whole chunks so each write costs O(its own length).
+    st = {"id": None, "n": 0, "tail": collections.deque(), "tail_len": 0, "omitted": 0}
+
+    def reset(pid):
+        st.update(id=pid, n=0, tail=collections.deque(), tail_len=0, omitted=0)
+
+    def write(self, string):
+        if not isinstance(string, str):
+            return original(self, string)
+        pid = _parent_id(self)
+        with lock:
+            if pid != st["id"]:
+                reset(pid)
+            room = head - st["n"]
+            if room >= len(string):
+                st["n"] += len(string)
+                send = string
+            else:
+                room = max(room, 0)
+                send = string[:room]
+                st["n"] = head
+                rest = string[room:]
+                chunks = st["tail"]
+                if len(rest) >= tail:
+                    st["omitted"] += st["tail_len"] + len(rest) - tail
+                    chunks.clear()
+                    if tail:
+                        chunks.append(rest[-tail:])
+                    st["tail_len"] = tail
+                else:
+                    chunks.append(rest)
+                    st["tail_len"] += len(rest)
+                    while chunks and st["tail_len"] - len(chunks[0]) >= tail:
+                        dropped = chunks.popleft()
+                        st["tail_len"] -= len(dropped)
+                        st["omitted"] += len(dropped)
+        if send:
+            original(self, send)
+        return len(string)
+
+    def flush_tail(*_args):
+        with lock:
+            rest = "".join(st["tail"])
+            omitted = st["omitted"]
+            st["tail"], st["tail_len"], st["omitted"] = collections.deque(), 0, 0
+        if len(rest) > tail:
+            omitted += len(rest) - tail
+            rest = rest[len(rest) - tail:]
+        if not (rest or omitted):
+            return
+        note = (
+            "\n[... Output truncated: %d characters omitted from the middle of this "
+            "cell's output ...]\n" % omitted
+        )
+        try:
+            original(sys.stdout, note + rest)
+        except Exception:
+            pass
+
+    OutStream.write = write
+    OutStream._sandboxd_limited = True
+    try:
+        get_ipython().events.register("post_run_cell", flush_tail)  # noqa: F821
+    except Exception:
+        pass
+
+
+def setup(head, tail):
+    """Everything the bootstrap cell needs that must not touch the user's namespace."""
+    ip = get_ipython()  # noqa: F821
+    try:
+        # Tracebacks without colour codes, as the reference's kernel init does.
+        ip.run_line_magic("colors", "nocolor")
+    except Exception:
+        pass
+    limit_output(head, tail)

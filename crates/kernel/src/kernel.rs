@@ -1,0 +1,609 @@
+//! The kernel manager: start (in the background), the start-up handshake and bootstrap
+//! cell, cells with cwd sync, timeouts that interrupt, restart after death.
+//!
+//! Owns the policy of a kernel's life. It must never attribute a message to a cell unless its
+//! `parent_header.msg_id` is that cell's request, and never leave a cell waiting past its
+//! timeout plus a short interrupt grace.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jupyter_protocol::connection_info::Transport;
+use jupyter_protocol::{ConnectionInfo, ExecuteRequest, InterruptRequest};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::time::sleep_until;
+
+use crate::channels::{Chan, Channels};
+use crate::output::{timeout_message, Assembled, OutputAssembler, NO_OUTPUT};
+use crate::process::{chown_for, Exit, KernelProcess, LaunchSpec, RunAs};
+use crate::skills::KernelFiles;
+use crate::KernelError;
+
+/// The whole start (launch, connect, handshake, bootstrap) must finish within this.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// After a timeout's interrupt, how long the kernel gets to finish the cell.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
+/// Without an `interrupt_reply` by then, SIGINT goes to the kernel's process group.
+const SIGINT_FALLBACK: Duration = Duration::from_millis(500);
+/// After the `execute_reply`, how long to wait for the `idle` status that ends iopub output.
+const IDLE_AFTER_REPLY: Duration = Duration::from_secs(2);
+/// Launch attempts (a port picked free may be taken before the kernel binds it).
+const LAUNCH_ATTEMPTS: usize = 3;
+
+/// How to run kernels.
+#[derive(Debug, Clone)]
+pub struct KernelConfig {
+    /// The interpreter ([`crate::interpreter::resolve`]).
+    pub python: PathBuf,
+    /// User to run as (`None`: the server's user).
+    pub username: Option<String>,
+    /// Initial working directory.
+    pub cwd: PathBuf,
+    /// Import the agent_skills toolbox into the kernel.
+    pub agent_skills: bool,
+    /// Extra environment (e.g. the server URL and key the kernel's `file_editor` calls back).
+    pub env: Vec<(String, String)>,
+    /// Environment variables of the server the kernel must not inherit.
+    pub env_remove: Vec<String>,
+    /// Most bytes of output one cell keeps (head and tail; the middle is cut with a note).
+    pub max_output_bytes: usize,
+}
+
+/// One cell to run.
+#[derive(Debug, Clone)]
+pub struct Cell<'a> {
+    /// Source.
+    pub code: &'a str,
+    /// The shell's cwd: pushed into the kernel first when it changed.
+    pub cwd: &'a str,
+    /// Seconds; `None` = no limit (internal cells only).
+    pub timeout: Option<f64>,
+}
+
+/// How a cell ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The kernel finished it (successfully or with an exception).
+    Completed,
+    /// Interrupted at its timeout; the kernel survived with its state.
+    TimedOut,
+    /// Interrupted at its timeout, but the kernel did not stop and was killed.
+    TimedOutKernelKilled,
+    /// The kernel died while running it.
+    KernelDied,
+    /// No kernel could be started.
+    Unavailable,
+}
+
+/// The result of a cell, before the server's post-processing (strip, markers, extras).
+#[derive(Debug, Clone)]
+pub struct CellResult {
+    /// What the agent sees from the kernel.
+    pub text: String,
+    /// PNG images shown, as data URLs.
+    pub image_urls: Vec<String>,
+    /// The kernel's `sys.executable` (for the `[Jupyter Python interpreter: ...]` line).
+    pub python: String,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// A live connection to one kernel process.
+struct Conn {
+    info: ConnectionInfo,
+    proc: KernelProcess,
+    ch: Channels,
+    pushed_cwd: Option<String>,
+    python: String,
+}
+
+#[derive(Default)]
+struct State {
+    conn: Option<Conn>,
+    /// Kernels started so far.
+    generation: u64,
+    /// Why the previous kernel is gone, to tell the agent on the next cell.
+    lost: Option<String>,
+}
+
+/// One IPython kernel at a time, restarted when it dies.
+pub struct Kernel {
+    cfg: KernelConfig,
+    run_as: Option<RunAs>,
+    files: KernelFiles,
+    state: Arc<Mutex<State>>,
+    python: RwLock<String>,
+}
+
+/// What [`Kernel::run`] saw.
+enum RunEnd {
+    Done(OutputAssembler, Option<String>),
+    TimedOut { partial: Assembled, recovered: bool },
+    Died { partial: Assembled, exit: Exit },
+}
+
+impl Kernel {
+    /// The interpreter for `username` ([`crate::interpreter::resolve`], probed as that user).
+    pub async fn resolve_python(
+        explicit: Option<&str>,
+        username: Option<&str>,
+    ) -> Result<PathBuf, KernelError> {
+        let run_as = match username {
+            Some(u) => RunAs::lookup(u)?,
+            None => None,
+        };
+        crate::interpreter::resolve(explicit, None, run_as.as_ref()).await
+    }
+
+    /// Prepares the kernel's files; does not start it (see [`Kernel::start_in_background`]).
+    pub fn new(cfg: KernelConfig) -> Result<Arc<Kernel>, KernelError> {
+        let run_as = match &cfg.username {
+            Some(u) => RunAs::lookup(u)?,
+            None => None,
+        };
+        let files = KernelFiles::create(run_as.as_ref())?;
+        let python = cfg.python.display().to_string();
+        Ok(Arc::new(Kernel {
+            cfg,
+            run_as,
+            files,
+            state: Arc::new(Mutex::new(State::default())),
+            python: RwLock::new(python),
+        }))
+    }
+
+    /// Starts the kernel in a task; the first cell waits for it. Taking the lock before the
+    /// task is spawned guarantees no cell can overtake the start.
+    pub fn start_in_background(self: &Arc<Self>) {
+        let guard = self
+            .state
+            .clone()
+            .try_lock_owned()
+            .expect("a new kernel's state is unlocked");
+        let me = self.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let mut st = guard;
+            match me.ensure_started(&mut st).await {
+                Ok(()) => {
+                    tracing::info!(ms = t.elapsed().as_millis() as u64, "IPython kernel ready")
+                }
+                Err(e) => tracing::error!(error = %e, "IPython kernel start failed"),
+            }
+        });
+    }
+
+    /// Waits until the kernel is up (or its start failed). For start-up ordering and tests.
+    pub async fn wait_ready(&self) -> Result<(), KernelError> {
+        let mut st = self.state.clone().lock_owned().await;
+        self.ensure_started(&mut st).await
+    }
+
+    /// The interpreter path shown to the agent.
+    pub fn python_path(&self) -> String {
+        self.python
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Kills the kernel (and its process group) and removes its files (the server may exit
+    /// without dropping this handle). Idempotent; a later cell would start a new kernel.
+    pub async fn shutdown(&self) {
+        let mut st = self.state.lock().await;
+        if let Some(c) = st.conn.take() {
+            c.proc.kill();
+        }
+        let _ = std::fs::remove_dir_all(self.files.dir());
+    }
+
+    /// The running kernel's connection info (ports and key), for a second client such as
+    /// the floor benchmark; `None` when no kernel is up.
+    pub async fn connection_info(&self) -> Option<ConnectionInfo> {
+        let st = self.state.lock().await;
+        st.conn.as_ref().map(|c| c.info.clone())
+    }
+
+    /// The kernel's PID, if one is running (tests and diagnostics).
+    pub async fn pid(&self) -> Option<i32> {
+        let st = self.state.lock().await;
+        st.conn.as_ref().map(|c| c.proc.pid())
+    }
+
+    async fn ensure_started(&self, st: &mut OwnedMutexGuard<State>) -> Result<(), KernelError> {
+        if let Some(c) = &st.conn {
+            match c.proc.exited() {
+                None => return Ok(()),
+                Some(exit) => {
+                    st.lost = Some(format!("the previous kernel died ({exit})"));
+                    st.conn = None;
+                }
+            }
+        }
+        let mut last = None;
+        for _ in 0..LAUNCH_ATTEMPTS {
+            st.generation += 1;
+            match tokio::time::timeout(START_TIMEOUT, self.launch(st.generation)).await {
+                Ok(Ok(conn)) => {
+                    *self.python.write().unwrap_or_else(|e| e.into_inner()) = conn.python.clone();
+                    st.conn = Some(conn);
+                    return Ok(());
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "IPython kernel launch failed");
+                    last = Some(e);
+                }
+                Err(_) => {
+                    last = Some(KernelError::Start(format!(
+                        "it was not ready within {} s",
+                        START_TIMEOUT.as_secs()
+                    )))
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| KernelError::Start("unknown failure".into())))
+    }
+
+    async fn launch(&self, generation: u64) -> Result<Conn, KernelError> {
+        self.files.ensure(self.run_as.as_ref())?;
+        let info = connection_info()?;
+        // Kept while the kernel lives (like Jupyter's), so a second client such as the
+        // latency-floor benchmark can attach; older kernels' files go.
+        if let Ok(rd) = std::fs::read_dir(self.files.dir()) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("kernel-") && name.ends_with(".json") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let conn_file = self.files.dir().join(format!("kernel-{generation}.json"));
+        write_private(
+            &conn_file,
+            &serde_json::to_vec(&info).expect("serializes"),
+            self.run_as.as_ref(),
+        )?;
+        let spec = LaunchSpec {
+            python: self.cfg.python.clone(),
+            connection_file: conn_file.clone(),
+            cwd: existing_dir(&self.cfg.cwd),
+            run_as: self.run_as.clone(),
+            env: self.cfg.env.clone(),
+            env_remove: self.cfg.env_remove.clone(),
+        };
+        let proc = KernelProcess::spawn(&spec)?;
+        let died = |proc: &KernelProcess, exit: Exit| {
+            let tail = proc.stderr_tail();
+            let tail = tail.trim();
+            let tail = &tail[tail.len().saturating_sub(2000)..];
+            KernelError::Start(format!(
+                "the kernel exited during start-up ({exit}): {tail}"
+            ))
+        };
+        let mut ch = tokio::select! {
+            r = Channels::connect(&info) => r?,
+            exit = proc.wait() => return Err(died(&proc, exit)),
+        };
+        tokio::select! {
+            r = ch.handshake(START_TIMEOUT) => r?,
+            exit = proc.wait() => return Err(died(&proc, exit)),
+        }
+        let mut conn = Conn {
+            info: info.clone(),
+            proc,
+            ch,
+            pushed_cwd: None,
+            python: self.cfg.python.display().to_string(),
+        };
+        let cwd = spec.cwd.display().to_string();
+        let boot =
+            self.files
+                .bootstrap_code(&cwd, self.cfg.agent_skills, self.cfg.max_output_bytes);
+        match run(
+            &mut conn,
+            &boot,
+            Some(START_TIMEOUT),
+            self.cfg.max_output_bytes,
+        )
+        .await
+        {
+            RunEnd::Done(asm, _) => {
+                let stopped = asm.is_stopped();
+                let out = asm.finish().text;
+                if let Some(first) = out.lines().next().filter(|l| l.starts_with('/')) {
+                    conn.python = first.trim().to_string();
+                }
+                if stopped {
+                    tracing::warn!(output = %out, "IPython kernel bootstrap raised");
+                }
+                conn.pushed_cwd = Some(cwd);
+                Ok(conn)
+            }
+            RunEnd::Died { exit, .. } => Err(died(&conn.proc, exit)),
+            RunEnd::TimedOut { .. } => Err(KernelError::Start(
+                "the bootstrap cell did not finish".into(),
+            )),
+        }
+    }
+
+    /// Runs a cell (starting or restarting the kernel first if needed).
+    pub async fn execute(&self, cell: Cell<'_>) -> CellResult {
+        let cap = self.cfg.max_output_bytes;
+        let mut st = self.state.clone().lock_owned().await;
+        if let Err(e) = self.ensure_started(&mut st).await {
+            return CellResult {
+                text: format!("[{e}]"),
+                image_urls: vec![],
+                python: self.python_path(),
+                outcome: Outcome::Unavailable,
+            };
+        }
+        let mut note = st.lost.take().map(|why| {
+            format!(
+                "[The IPython kernel was restarted because {why}: variables, imports and other state from earlier cells are lost.]\n"
+            )
+        });
+        let conn = st.conn.as_mut().expect("started");
+        let python = conn.python.clone();
+        if conn.pushed_cwd.as_deref() != Some(cell.cwd) {
+            let code = format!("import os; os.chdir({})", py_str(cell.cwd));
+            // Output discarded as in the reference; a failed chdir is retried next cell.
+            if let RunEnd::Done(asm, _) = run(conn, &code, Some(START_TIMEOUT), 4096).await {
+                if !asm.is_stopped() {
+                    conn.pushed_cwd = Some(cell.cwd.to_string());
+                }
+            }
+        }
+        let timeout = cell
+            .timeout
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| Duration::from_secs_f64(t.min(1e9)));
+        let end = run(conn, cell.code, timeout, cap).await;
+        let (mut text, images, outcome) = match end {
+            RunEnd::Done(asm, status) => {
+                let out = asm.finish();
+                let text = if out.empty {
+                    match status.as_deref() {
+                        Some("aborted") => {
+                            "[The kernel aborted this cell without running it.]".to_string()
+                        }
+                        _ => NO_OUTPUT.to_string(),
+                    }
+                } else {
+                    out.text
+                };
+                (text, out.image_urls, Outcome::Completed)
+            }
+            RunEnd::TimedOut { partial, recovered } => {
+                let msg = timeout_message(cell.timeout.unwrap_or(0.0));
+                let mut text = with_partial(&partial, &msg);
+                let outcome = if recovered {
+                    Outcome::TimedOut
+                } else {
+                    text.push_str(
+                        "\n[The kernel did not stop when interrupted and was restarted: variables, imports and other state from earlier cells are lost.]",
+                    );
+                    st.conn = None;
+                    Outcome::TimedOutKernelKilled
+                };
+                (text, partial.image_urls, outcome)
+            }
+            RunEnd::Died { partial, exit } => {
+                let msg = format!(
+                    "[The IPython kernel died while running this cell ({exit}). A new kernel will be started for the next cell; variables, imports and other state from earlier cells are lost.]"
+                );
+                st.conn = None;
+                // Already said here: the next cell needs no second note.
+                st.lost = None;
+                (
+                    with_partial(&partial, &msg),
+                    partial.image_urls,
+                    Outcome::KernelDied,
+                )
+            }
+        };
+        if let Some(n) = note.take() {
+            text.insert_str(0, &n);
+        }
+        CellResult {
+            text,
+            image_urls: images,
+            python,
+            outcome,
+        }
+    }
+}
+
+fn with_partial(partial: &Assembled, msg: &str) -> String {
+    let p = partial.text.trim_end();
+    if p.is_empty() {
+        msg.to_string()
+    } else {
+        format!("{p}\n{msg}")
+    }
+}
+
+/// A Python string literal for `s` (JSON string syntax is valid Python for any text).
+pub fn py_str(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialize")
+}
+
+fn existing_dir(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        p.to_path_buf()
+    } else {
+        PathBuf::from("/")
+    }
+}
+
+fn write_private(path: &Path, data: &[u8], run_as: Option<&RunAs>) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)?;
+    chown_for(path, run_as)
+}
+
+/// Five free loopback ports and a random HMAC key.
+fn connection_info() -> Result<ConnectionInfo, KernelError> {
+    // Hold all five listeners until every port is chosen, so they are distinct.
+    let listeners: Vec<TcpListener> = (0..5)
+        .map(|_| TcpListener::bind(("127.0.0.1", 0)))
+        .collect::<Result<_, _>>()?;
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()?;
+    drop(listeners);
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    Ok(ConnectionInfo {
+        ip: "127.0.0.1".into(),
+        transport: Transport::TCP,
+        shell_port: ports[0],
+        iopub_port: ports[1],
+        stdin_port: ports[2],
+        control_port: ports[3],
+        hb_port: ports[4],
+        key,
+        signature_scheme: "hmac-sha256".into(),
+        kernel_name: Some("python3".into()),
+    })
+}
+
+/// Sends one execute_request and collects its output until the reply and the final idle
+/// status (or timeout / death).
+async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize) -> RunEnd {
+    let stale = conn.ch.drain();
+    if stale > 0 {
+        tracing::debug!(stale, "discarded stale kernel messages");
+    }
+    let req = ExecuteRequest {
+        code: code.to_string(),
+        silent: false,
+        // As the reference: `In[]` does not advance, tracebacks say `Cell In[1]`.
+        store_history: false,
+        user_expressions: None,
+        // input() then fails at once with StdinNotImplementedError instead of hanging.
+        allow_stdin: false,
+        // Never abort the next request because this one raised.
+        stop_on_error: false,
+    };
+    let id = match conn.ch.send(Chan::Shell, "execute_request", &req).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(error = %e, "execute_request not sent");
+            conn.proc.kill();
+            let exit = conn.proc.wait().await;
+            return RunEnd::Died {
+                partial: OutputAssembler::new(cap).finish(),
+                exit,
+            };
+        }
+    };
+    let start = tokio::time::Instant::now();
+    let far = start + Duration::from_secs(86400 * 365);
+    let mut deadline = timeout.map(|t| start + t).unwrap_or(far);
+    let mut asm = OutputAssembler::new(cap);
+    let mut partial: Option<Assembled> = None;
+    let mut reply_status: Option<String> = None;
+    let mut replied_at: Option<tokio::time::Instant> = None;
+    let mut idle = false;
+    let mut interrupt_id: Option<String> = None;
+    let mut sigint_at = far;
+    loop {
+        if replied_at.is_some() && idle {
+            break;
+        }
+        let idle_deadline = replied_at.map(|t| t + IDLE_AFTER_REPLY).unwrap_or(far);
+        tokio::select! {
+            biased;
+            m = conn.ch.recv() => {
+                let Some((chan, m)) = m else {
+                    conn.proc.kill();
+                    let exit = conn.proc.wait().await;
+                    return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit };
+                };
+                let parent = m.parent_id.as_deref();
+                if chan == Chan::Control {
+                    if interrupt_id.is_some() && parent == interrupt_id.as_deref() {
+                        sigint_at = far;
+                    }
+                    continue;
+                }
+                if parent != Some(id.as_str()) {
+                    continue;
+                }
+                match (chan, m.msg_type.as_str()) {
+                    (Chan::Iopub, "stream") => asm.stream(&m.content),
+                    (Chan::Iopub, "execute_result" | "display_data") => asm.data(&m.content),
+                    (Chan::Iopub, "error") => asm.error(&m.content),
+                    (Chan::Iopub, "status")
+                        if m.content.get("execution_state").and_then(Value::as_str) == Some("idle") =>
+                    {
+                        idle = true;
+                    }
+                    (Chan::Shell, "execute_reply") => {
+                        replied_at = Some(tokio::time::Instant::now());
+                        reply_status = m.content.get("status").and_then(Value::as_str).map(str::to_string);
+                    }
+                    (Chan::Stdin, "input_request") => {
+                        // Not expected with allow_stdin=false; never leave the kernel blocked.
+                        let _ = conn.ch.send(Chan::Stdin, "input_reply", &serde_json::json!({"value": ""})).await;
+                    }
+                    _ => {}
+                }
+            }
+            exit = conn.proc.wait() => {
+                return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit };
+            }
+            _ = sleep_until(idle_deadline) => {
+                tracing::debug!("no idle status after execute_reply; finishing the cell");
+                break;
+            }
+            _ = sleep_until(sigint_at) => {
+                conn.proc.signal_group(Signal::SIGINT);
+                sigint_at = far;
+            }
+            _ = sleep_until(deadline) => {
+                if let Some(partial) = partial.take() {
+                    // The grace after the interrupt is over: the kernel is stuck.
+                    conn.proc.kill();
+                    return RunEnd::TimedOut { partial, recovered: false };
+                }
+                // Output up to the timeout is the cell's; what follows (the
+                // KeyboardInterrupt traceback) is only drained.
+                partial = Some(std::mem::replace(&mut asm, OutputAssembler::new(4096)).finish());
+                let now = tokio::time::Instant::now();
+                deadline = now + INTERRUPT_GRACE;
+                match conn.ch.send(Chan::Control, "interrupt_request", &InterruptRequest {}).await {
+                    Ok(iid) => {
+                        interrupt_id = Some(iid);
+                        sigint_at = now + SIGINT_FALLBACK;
+                    }
+                    Err(_) => conn.proc.signal_group(Signal::SIGINT),
+                }
+            }
+        }
+    }
+    match partial {
+        Some(partial) => RunEnd::TimedOut {
+            partial,
+            recovered: true,
+        },
+        None => RunEnd::Done(asm, reply_status),
+    }
+}

@@ -1,0 +1,422 @@
+//! The kernel process: `python -m ipykernel_launcher -f <connection file>` started as the
+//! agent user, in its own process group, with a parent-death signal; its exit watched; its
+//! group killed on shutdown.
+//!
+//! Owns the OS side of a kernel (fork/exec, credentials, signals, reaping). It must never
+//! speak the Jupyter protocol, and never leave the kernel or its process group running once
+//! the handle is dropped.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::sync::watch;
+
+use crate::KernelError;
+
+/// How much of the kernel's stderr is kept for error messages.
+const STDERR_TAIL: usize = 8 * 1024;
+
+/// The credentials and login environment of the user the kernel runs as.
+#[derive(Debug, Clone)]
+pub struct RunAs {
+    /// User name.
+    pub name: String,
+    /// Numeric UID.
+    pub uid: u32,
+    /// Primary GID.
+    pub gid: u32,
+    /// Supplementary groups (from the group database, as a login would get them).
+    pub groups: Vec<u32>,
+    /// Home directory.
+    pub home: PathBuf,
+    /// Login shell.
+    pub shell: PathBuf,
+    /// Whether the kernel must switch to these credentials (false when the server already
+    /// runs as this user, or cannot switch because it is not root).
+    pub switch: bool,
+}
+
+impl RunAs {
+    /// Looks `name` up. `Ok(None)` when the server is not root and `name` is another user
+    /// (children then run as the server's user, with its environment).
+    pub fn lookup(name: &str) -> Result<Option<RunAs>, KernelError> {
+        let euid = nix::unistd::geteuid();
+        let user = nix::unistd::User::from_name(name)
+            .map_err(|e| KernelError::Start(format!("cannot look up user {name}: {e}")))?
+            .ok_or_else(|| KernelError::Start(format!("user {name} does not exist")))?;
+        if user.uid != euid && !euid.is_root() {
+            return Ok(None);
+        }
+        let cname = std::ffi::CString::new(name)
+            .map_err(|_| KernelError::Start(format!("bad user name {name:?}")))?;
+        let groups = nix::unistd::getgrouplist(&cname, user.gid)
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_else(|_| vec![user.gid.as_raw()]);
+        Ok(Some(RunAs {
+            name: user.name,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            groups,
+            home: user.dir,
+            shell: user.shell,
+            switch: user.uid != euid,
+        }))
+    }
+}
+
+/// Everything needed to start one kernel process.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// The interpreter (`sys.executable` of the probe).
+    pub python: PathBuf,
+    /// The connection file the kernel binds from.
+    pub connection_file: PathBuf,
+    /// Initial working directory.
+    pub cwd: PathBuf,
+    /// User to switch to, if any.
+    pub run_as: Option<RunAs>,
+    /// Variables added to (or replacing) the server's environment.
+    pub env: Vec<(String, String)>,
+    /// Variables removed from the server's environment (secrets of the server itself).
+    pub env_remove: Vec<String>,
+}
+
+/// How the kernel process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// `exit(code)`.
+    Code(i32),
+    /// Killed by a signal.
+    Signal(i32),
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit code {c}"),
+            Exit::Signal(s) => match Signal::try_from(*s) {
+                Ok(sig) => write!(f, "killed by {sig}"),
+                Err(_) => write!(f, "killed by signal {s}"),
+            },
+        }
+    }
+}
+
+/// A running (or finished) kernel process. Dropping it kills its process group.
+pub struct KernelProcess {
+    pid: i32,
+    exit: watch::Receiver<Option<Exit>>,
+    stderr: Arc<Mutex<VecDeque<u8>>>,
+}
+
+impl KernelProcess {
+    /// Starts the kernel. The fork happens on a dedicated thread that then waits for the
+    /// child: the parent-death signal fires when the *thread* that forked exits, so that
+    /// thread must live exactly as long as the kernel.
+    pub fn spawn(spec: &LaunchSpec) -> Result<KernelProcess, KernelError> {
+        let mut cmd = build_command(spec);
+        let (pid_tx, pid_rx) = std::sync::mpsc::channel();
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
+        let tail = stderr_tail.clone();
+        std::thread::Builder::new()
+            .name("kernel-wait".into())
+            .spawn(move || {
+                let mut child = match cmd.spawn() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = pid_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let pid = child.id() as i32;
+                let _ = pid_tx.send(Ok(pid));
+                let reader = child.stderr.take().map(|mut err| {
+                    std::thread::Builder::new()
+                        .name("kernel-stderr".into())
+                        .spawn(move || {
+                            let mut buf = [0u8; 4096];
+                            while let Ok(n) = err.read(&mut buf) {
+                                if n == 0 {
+                                    break;
+                                }
+                                let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                                t.extend(&buf[..n]);
+                                let excess = t.len().saturating_sub(STDERR_TAIL);
+                                t.drain(..excess);
+                            }
+                        })
+                });
+                let exit = match child.wait() {
+                    Ok(st) => {
+                        use std::os::unix::process::ExitStatusExt;
+                        match (st.code(), st.signal()) {
+                            (Some(c), _) => Exit::Code(c),
+                            (None, Some(s)) => Exit::Signal(s),
+                            _ => Exit::Code(-1),
+                        }
+                    }
+                    Err(_) => Exit::Code(-1),
+                };
+                // Descendants left in the kernel's group (e.g. `!sleep 1000 &`) go with it.
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                // Give the reader a moment to collect the last words (start-up errors), but
+                // never wait on it: a descendant that escaped the group may hold the pipe.
+                if let Some(Ok(r)) = reader {
+                    for _ in 0..50 {
+                        if r.is_finished() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                }
+                let _ = exit_tx.send(Some(exit));
+            })
+            .map_err(|e| KernelError::Start(format!("cannot start the kernel thread: {e}")))?;
+        let pid = pid_rx
+            .recv()
+            .map_err(|_| KernelError::Start("the kernel thread died".into()))?
+            .map_err(|e| {
+                KernelError::Start(format!(
+                    "cannot start {} -m ipykernel_launcher: {e}",
+                    spec.python.display()
+                ))
+            })?;
+        Ok(KernelProcess {
+            pid,
+            exit: exit_rx,
+            stderr: stderr_tail,
+        })
+    }
+
+    /// The kernel's PID (also its process group id).
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// How the process ended, if it has.
+    pub fn exited(&self) -> Option<Exit> {
+        *self.exit.borrow()
+    }
+
+    /// Resolves when the process has ended (at once if it already has).
+    pub async fn wait(&self) -> Exit {
+        let mut rx = self.exit.clone();
+        loop {
+            if let Some(e) = *rx.borrow_and_update() {
+                return e;
+            }
+            if rx.changed().await.is_err() {
+                return Exit::Code(-1);
+            }
+        }
+    }
+
+    /// Sends `sig` to the kernel's whole process group (as jupyter_client interrupts).
+    pub fn signal_group(&self, sig: Signal) {
+        if self.exited().is_none() {
+            let _ = killpg(Pid::from_raw(self.pid), sig);
+        }
+    }
+
+    /// Kills the kernel and its process group.
+    pub fn kill(&self) {
+        let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
+    }
+
+    /// The last few KB the kernel wrote to stderr (for error messages).
+    pub fn stderr_tail(&self) -> String {
+        let t = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        let (a, b) = t.as_slices();
+        let mut v = a.to_vec();
+        v.extend_from_slice(b);
+        String::from_utf8_lossy(&v).into_owned()
+    }
+}
+
+impl Drop for KernelProcess {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            self.kill();
+        }
+    }
+}
+
+fn build_command(spec: &LaunchSpec) -> Command {
+    let mut cmd = Command::new(&spec.python);
+    cmd.arg("-m")
+        .arg("ipykernel_launcher")
+        .arg("-f")
+        .arg(&spec.connection_file)
+        // History is never used (cells run with store_history=false); an in-memory database
+        // avoids a sqlite file (and its warnings) in a home that may not be writable.
+        .arg("--HistoryManager.hist_file=:memory:")
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for k in &spec.env_remove {
+        cmd.env_remove(k);
+    }
+    if let Some(u) = &spec.run_as {
+        cmd.env("HOME", &u.home)
+            .env("USER", &u.name)
+            .env("LOGNAME", &u.name)
+            .env("SHELL", &u.shell);
+    }
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    let parent = std::process::id() as libc::pid_t;
+    let creds = spec.run_as.as_ref().filter(|u| u.switch).map(|u| {
+        let groups: Vec<libc::gid_t> = u.groups.clone();
+        (u.uid, u.gid, groups)
+    });
+    // SAFETY: only async-signal-safe system calls run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some((uid, gid, groups)) = &creds {
+                if libc::setgroups(groups.len() as _, groups.as_ptr()) != 0
+                    || libc::setgid(*gid) != 0
+                    || libc::setuid(*uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // After the credential change, which would clear it.
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                // The server died between fork and prctl.
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Makes `path` owned by the kernel's user (so a kernel that switched users can read the
+/// files sandboxd prepared for it).
+pub fn chown_for(path: &Path, run_as: Option<&RunAs>) -> std::io::Result<()> {
+    if let Some(u) = run_as.filter(|u| u.switch) {
+        std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_for(script: &str) -> (tempfile::TempDir, LaunchSpec) {
+        // A fake "python" that ignores its arguments and runs `script`.
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("fakepy");
+        std::fs::write(&fake, format!("#!/bin/sh\n{script}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let spec = LaunchSpec {
+            python: fake,
+            connection_file: dir.path().join("c.json"),
+            cwd: dir.path().to_path_buf(),
+            run_as: None,
+            env: vec![("SANDBOXD_TEST_VAR".into(), "v".into())],
+            env_remove: vec![],
+        };
+        (dir, spec)
+    }
+
+    #[test]
+    fn the_current_user_needs_no_switch_but_gets_its_login_environment() {
+        let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .unwrap();
+        let r = RunAs::lookup(&me.name).unwrap().expect("own user");
+        assert!(!r.switch);
+        assert_eq!((r.uid, r.home.clone()), (me.uid.as_raw(), me.dir.clone()));
+        assert!(RunAs::lookup("no_such_user_sandboxd_xyz").is_err());
+    }
+
+    #[tokio::test]
+    async fn exit_is_observed_with_code_and_stderr() {
+        let (_d, spec) = spec_for("echo \"boom $SANDBOXD_TEST_VAR\" >&2; exit 3");
+        let p = KernelProcess::spawn(&spec).unwrap();
+        assert_eq!(p.wait().await, Exit::Code(3));
+        assert_eq!(p.exited(), Some(Exit::Code(3)));
+        assert!(p.stderr_tail().contains("boom v"), "{:?}", p.stderr_tail());
+    }
+
+    #[tokio::test]
+    async fn drop_kills_the_whole_process_group() {
+        let (d, spec) =
+            spec_for("sleep 300 & echo $! > \"$(dirname \"$0\")/child.pid\"; sleep 300");
+        let p = KernelProcess::spawn(&spec).unwrap();
+        let pidfile = d.path().join("child.pid");
+        let mut child_pid = None;
+        for _ in 0..200 {
+            if let Ok(s) = std::fs::read_to_string(&pidfile) {
+                if let Ok(n) = s.trim().parse::<i32>() {
+                    child_pid = Some(n);
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let child_pid = child_pid.expect("grandchild started");
+        assert_eq!(
+            nix::unistd::getpgid(Some(Pid::from_raw(child_pid)))
+                .unwrap()
+                .as_raw(),
+            p.pid()
+        );
+        let watcher = p.exit.clone();
+        drop(p);
+        let mut rx = watcher;
+        while rx.borrow().is_none() {
+            rx.changed().await.unwrap();
+        }
+        assert_eq!(*rx.borrow(), Some(Exit::Signal(libc::SIGKILL)));
+        // The grandchild in the same group is gone too (or a zombie awaiting init).
+        let alive = std::fs::read_to_string(format!("/proc/{child_pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        let mut tries = 0;
+        let mut still = alive;
+        while still && tries < 100 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            still = std::fs::read_to_string(format!("/proc/{child_pid}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false);
+            tries += 1;
+        }
+        assert!(!still, "grandchild survived the group kill");
+    }
+
+    #[tokio::test]
+    async fn signals_reach_the_group() {
+        let (_d, spec) = spec_for("trap 'exit 42' INT; while :; do sleep 0.01; done");
+        let p = KernelProcess::spawn(&spec).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        p.signal_group(Signal::SIGINT);
+        let e = tokio::time::timeout(std::time::Duration::from_secs(5), p.wait())
+            .await
+            .unwrap();
+        assert_eq!(e, Exit::Code(42));
+    }
+}

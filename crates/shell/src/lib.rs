@@ -1,0 +1,202 @@
+//! sandboxd-shell: the persistent bash session behind the `run` action — a bash on a
+//! pseudo-terminal owned by sandboxd (no tmux), answering the moment a command's prompt
+//! arrives, with the observation semantics of the OpenHands reference (`spec/bash.md`).
+//!
+//! This crate owns the shell process and everything about its output; it never knows the
+//! HTTP protocol (the root crate maps [`ShellOutcome`] to observations) and never lets a
+//! child outlive its [`Shell`].
+//!
+//! Modules: [`spawn`] (pty + process), [`bootstrap`] (the bash code: prompt, command
+//! transport), [`prompt`] (detecting the PS1 block in the byte stream), [`screen`] (rendering
+//! like `tmux capture-pane`, bounded), [`split`] (tree-sitter command splitting), `session`
+//! (the driver task and state machine), [`texts`] (exact wording).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub mod bootstrap;
+pub mod prompt;
+pub mod screen;
+mod session;
+mod spawn;
+pub mod split;
+pub mod texts;
+
+/// Why a shell could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// The agent user cannot be resolved.
+    #[error("user lookup failed: {0}")]
+    User(String),
+    /// bash or its pty could not be started.
+    #[error("cannot start bash: {0}")]
+    Spawn(String),
+    /// The session task is gone (server shutting down).
+    #[error("the shell session has stopped")]
+    Stopped,
+    /// An init command did not exit with 0.
+    #[error("init command failed: {0}")]
+    Init(String),
+}
+
+/// How to start a shell.
+#[derive(Debug, Clone)]
+pub struct ShellOptions {
+    /// User to run as when the server is root (`None`: the server's user).
+    pub username: Option<String>,
+    /// Initial working directory.
+    pub working_dir: PathBuf,
+    /// The no-change (soft) timeout.
+    pub no_change_timeout: Duration,
+    /// Extra environment variables for bash (on top of the inherited environment).
+    pub env: Vec<(String, String)>,
+}
+
+/// One `run` request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunRequest {
+    /// Command, special key (`C-c`) or input text; stripped before use.
+    pub command: String,
+    /// Latest client: `command` is input for the running program.
+    pub is_input: bool,
+    /// The request comes from the latest client (texts differ slightly).
+    pub latest: bool,
+    /// No soft timeout.
+    pub blocking: bool,
+    /// Hard timeout in seconds.
+    pub timeout: Option<f64>,
+}
+
+/// `CmdOutputMetadata` as the shell reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// Exit code, -1 when the command did not finish.
+    pub exit_code: i64,
+    /// `$!`, -1 when none.
+    pub pid: i64,
+    /// User name from the prompt.
+    pub username: Option<String>,
+    /// Host name from the prompt.
+    pub hostname: Option<String>,
+    /// Working directory from the prompt.
+    pub working_dir: Option<String>,
+    /// `which python` from the prompt ("" when none).
+    pub py_interpreter_path: Option<String>,
+    /// Text before the content.
+    pub prefix: String,
+    /// Text after the content.
+    pub suffix: String,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Metadata {
+            exit_code: -1,
+            pid: -1,
+            username: None,
+            hostname: None,
+            working_dir: None,
+            py_interpreter_path: None,
+            prefix: String::new(),
+            suffix: String::new(),
+        }
+    }
+}
+
+/// The result of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellOutcome {
+    /// A `run` observation.
+    Output {
+        /// The output shown to the agent.
+        content: String,
+        /// The command, stripped.
+        command: String,
+        /// Exit code, prompt values, prefix and suffix.
+        metadata: Metadata,
+    },
+    /// An `error` observation (several commands at once; shell cannot start).
+    Error(String),
+}
+
+/// Handle to a bash session owned by one driver task. Dropping the last handle (or
+/// [`Shell::shutdown`]) kills bash and everything it started.
+pub struct Shell {
+    tx: mpsc::Sender<session::Msg>,
+    shared: std::sync::Arc<session::Shared>,
+}
+
+impl Shell {
+    /// Starts bash and waits for its first prompt.
+    pub async fn start(opts: ShellOptions) -> Result<Shell, ShellError> {
+        let shared = std::sync::Arc::new(session::Shared::default());
+        let driver = session::Driver::start(opts, shared.clone()).await?;
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(driver.serve(rx));
+        Ok(Shell { tx, shared })
+    }
+
+    /// Runs one request (commands are serialised by the caller's action lock; a request
+    /// sent meanwhile waits).
+    pub async fn run(&self, req: RunRequest) -> ShellOutcome {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(session::Msg::Run(req, reply)).await.is_err() {
+            return ShellOutcome::Error(ShellError::Stopped.to_string());
+        }
+        rx.await
+            .unwrap_or_else(|_| ShellOutcome::Error(ShellError::Stopped.to_string()))
+    }
+
+    /// Runs an initialisation command that must exit with 0; it is run again in every shell
+    /// started after the current one ends, so its effects (aliases) survive a restart.
+    pub async fn run_init(&self, command: &str, timeout: Duration) -> Result<(), ShellError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(session::Msg::Init(
+                command.to_string(),
+                timeout.as_secs_f64(),
+                reply,
+            ))
+            .await
+            .map_err(|_| ShellError::Stopped)?;
+        match rx.await.map_err(|_| ShellError::Stopped)? {
+            ShellOutcome::Output {
+                metadata, content, ..
+            } if metadata.exit_code == 0 => {
+                let _ = content;
+                Ok(())
+            }
+            ShellOutcome::Output {
+                metadata, content, ..
+            } => Err(ShellError::Init(format!(
+                "exit code {}: {content}{}",
+                metadata.exit_code, metadata.suffix
+            ))),
+            ShellOutcome::Error(e) => Err(ShellError::Init(e)),
+        }
+    }
+
+    /// Kills bash and its descendants (at once, even during a command: the waiting request
+    /// gets its observation) and waits for the driver to finish.
+    pub async fn shutdown(&self) {
+        self.shared.kill_now();
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(session::Msg::Shutdown(reply)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Runs one request in a fresh, separate shell (latest client's `is_static`): the main
+/// session is untouched, and the shell is killed and reaped afterwards whatever happened.
+pub async fn run_isolated(opts: ShellOptions, req: RunRequest) -> ShellOutcome {
+    let shell = match Shell::start(opts).await {
+        Ok(s) => s,
+        Err(e) => return ShellOutcome::Error(e.to_string()),
+    };
+    let out = shell.run(req).await;
+    shell.shutdown().await;
+    out
+}

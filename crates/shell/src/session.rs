@@ -1,0 +1,882 @@
+//! The driver task that owns one bash session: its pty, its process, the output of the running
+//! command, and the run/continue/timeout state machine of `spec/bash.md` §6–7.
+//!
+//! Owns all session state; nothing else touches the pty. It never blocks the runtime: output is
+//! read as the pty becomes readable (tokio `AsyncFd`), timeouts are timers, and completion is
+//! the prompt block arriving — no polling. It never keeps more than a bounded tail of output.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, Instant};
+
+use crate::bootstrap;
+use crate::prompt::{Event, PromptMeta, PromptScanner};
+use crate::screen::Screen;
+use crate::spawn::{self, Identity};
+use crate::split;
+use crate::texts;
+use crate::{Metadata, RunRequest, ShellError, ShellOptions, ShellOutcome};
+
+/// Bytes read from the pty per wake-up before other events get a turn.
+const READ_BURST: usize = 1 << 20;
+/// How long bash may take to show its first prompt (~/.bashrc may be slow).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Hard timeout of the init commands re-run in a restarted shell.
+const INIT_TIMEOUT: f64 = 300.0;
+
+/// Messages from [`crate::Shell`] handles.
+pub(crate) enum Msg {
+    Run(RunRequest, oneshot::Sender<ShellOutcome>),
+    /// Run an init command now and after every restart.
+    Init(String, f64, oneshot::Sender<ShellOutcome>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The running bash. Dropping it kills its whole session.
+struct Proc {
+    fd: AsyncFd<OwnedFd>,
+    child: tokio::process::Child,
+    sid: i32,
+    /// The pty reported EOF/EIO (no slave left open): stop polling it.
+    eof: bool,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        spawn::kill_session(self.sid);
+    }
+}
+
+/// Output of the command being run and what has been reported of it.
+#[derive(Default)]
+struct Epoch {
+    screen: Screen,
+    /// Rendered text at the last observation (its prefix is not shown again).
+    prev_output: String,
+    /// An observation of this command was already returned.
+    observed: bool,
+}
+
+/// Why a running command has no observation yet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Busy {
+    /// Being watched by a request.
+    Running,
+    /// Returned on the no-change timeout.
+    Soft,
+    /// Returned on the hard timeout.
+    Hard,
+}
+
+/// A command whose prompt arrived, not yet reported.
+struct Finished {
+    epoch: Epoch,
+    meta: PromptMeta,
+}
+
+/// What a request waits for.
+struct Watch {
+    command: String,
+    /// The special key sent, if any.
+    key: Option<char>,
+    /// Text typed into a running program (its echo is removed like the reference does).
+    typed: Option<String>,
+    blocking: bool,
+    timeout: Option<f64>,
+    /// Note to put in front of the prefix (new session).
+    note: String,
+}
+
+enum Step {
+    Io,
+    Output,
+    Exited(i64),
+    Timer,
+}
+
+/// State the handles share with the driver, readable while it is busy with a request.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Session id (= pid) of the current bash, 0 when none.
+    pub sid: std::sync::atomic::AtomicI32,
+    /// Shutdown started: never start another bash.
+    pub stopping: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    /// Kills the current bash and its session at once, even while a request waits on it.
+    pub(crate) fn kill_now(&self) {
+        use std::sync::atomic::Ordering;
+        self.stopping.store(true, Ordering::SeqCst);
+        let sid = self.sid.load(Ordering::SeqCst);
+        if sid > 0 {
+            spawn::kill_session(sid);
+        }
+    }
+}
+
+pub(crate) struct Driver {
+    shared: std::sync::Arc<Shared>,
+    opts: ShellOptions,
+    who: Option<Identity>,
+    dir: PathBuf,
+    nonce: String,
+    proc: Option<Proc>,
+    scanner: PromptScanner,
+    epoch: Epoch,
+    busy: Option<Busy>,
+    finished: Option<Finished>,
+    last_meta: PromptMeta,
+    /// The shell ended and no observation said so yet.
+    death_unreported: bool,
+    init: Vec<String>,
+    outbox: Vec<u8>,
+    read_buf: Vec<u8>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // However the driver ends (shutdown, failed start, runtime dropped): bash is killed by
+        // `Proc`'s drop, the state directory goes here.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Driver {
+    /// Prepares the state directory and starts bash (waits for its first prompt).
+    pub(crate) async fn start(
+        opts: ShellOptions,
+        shared: std::sync::Arc<Shared>,
+    ) -> Result<Driver, ShellError> {
+        let who = spawn::identity(opts.username.as_deref())?;
+        let nonce = random_hex();
+        let dir = std::env::temp_dir().join(format!(
+            "sandboxd-shell-{}-{}",
+            std::process::id(),
+            &nonce[..12]
+        ));
+        let mut d = Driver {
+            shared,
+            opts,
+            who,
+            dir,
+            scanner: PromptScanner::new(&nonce),
+            nonce,
+            proc: None,
+            epoch: Epoch::default(),
+            busy: None,
+            finished: None,
+            last_meta: PromptMeta::default(),
+            death_unreported: false,
+            init: Vec::new(),
+            outbox: Vec::new(),
+            read_buf: vec![0; 64 << 10],
+        };
+        d.spawn().await?;
+        Ok(d)
+    }
+
+    /// Serves messages until shutdown or until every handle is gone.
+    pub(crate) async fn serve(mut self, mut rx: mpsc::Receiver<Msg>) {
+        loop {
+            let msg = tokio::select! {
+                biased;
+                m = rx.recv() => m,
+                step = self.io_step() => {
+                    if let Step::Exited(code) = step {
+                        tracing::info!(code, "shell ended while idle");
+                        self.on_death();
+                    }
+                    continue;
+                }
+            };
+            match msg {
+                Some(Msg::Run(req, reply)) => {
+                    let out = self.handle(req).await;
+                    let _ = reply.send(out);
+                }
+                Some(Msg::Init(cmd, timeout, reply)) => {
+                    let out = self.run_init(&cmd, timeout).await;
+                    if matches!(&out, ShellOutcome::Output { metadata, .. } if metadata.exit_code == 0)
+                    {
+                        self.init.push(cmd);
+                    }
+                    let _ = reply.send(out);
+                }
+                Some(Msg::Shutdown(reply)) => {
+                    self.stop().await;
+                    let _ = reply.send(());
+                    return;
+                }
+                None => {
+                    self.stop().await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            spawn::kill_session(p.sid);
+            let _ = tokio::time::timeout(Duration::from_secs(2), p.child.wait()).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    // ---- process life -------------------------------------------------------------------
+
+    /// Starts a bash and waits for its first prompt; start-up output is discarded.
+    async fn spawn(&mut self) -> Result<(), ShellError> {
+        self.ensure_dir()?;
+        let rc = self.dir.join("bashrc");
+        std::fs::write(&rc, bootstrap::rcfile(&self.nonce, &self.cmd_file()))
+            .map_err(|e| ShellError::Spawn(format!("{}: {e}", rc.display())))?;
+        let spawned = spawn::spawn_bash(
+            &rc,
+            &self.opts.working_dir,
+            self.who.as_ref(),
+            &self.opts.env,
+        )?;
+        // SAFETY: the fd is owned by the AsyncFd from here on and closed only when it drops.
+        let fd = unsafe { AsyncFd::register(spawned.master) }
+            .map_err(|e| ShellError::Spawn(e.to_string()))?;
+        self.proc = Some(Proc {
+            fd,
+            child: spawned.child,
+            sid: spawned.pid,
+            eof: false,
+        });
+        self.shared
+            .sid
+            .store(spawned.pid, std::sync::atomic::Ordering::SeqCst);
+        self.scanner = PromptScanner::new(&self.nonce);
+        self.epoch = Epoch::default();
+        self.finished = None;
+        self.outbox.clear();
+        self.busy = Some(Busy::Running);
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let result = loop {
+            if self.finished.take().is_some() {
+                break Ok(());
+            }
+            let step = tokio::select! {
+                biased;
+                s = self.io_step() => s,
+                _ = sleep_until(deadline) => Step::Timer,
+            };
+            match step {
+                Step::Exited(code) => {
+                    let out = self.epoch.screen.render().text;
+                    break Err(ShellError::Spawn(format!(
+                        "bash exited during start-up with code {code}: {out}"
+                    )));
+                }
+                Step::Timer => {
+                    break Err(ShellError::Spawn(
+                        "bash showed no prompt within 60 s".into(),
+                    ))
+                }
+                _ => {}
+            }
+        };
+        let _ = std::fs::remove_file(&rc);
+        self.epoch = Epoch::default();
+        self.busy = None;
+        if result.is_err() {
+            self.proc = None;
+        }
+        result
+    }
+
+    /// State directory (command file, start-up file): private to the agent user.
+    fn ensure_dir(&self) -> Result<(), ShellError> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let err = |e: io::Error| ShellError::Spawn(format!("{}: {e}", self.dir.display()));
+        if !self.dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(err)?;
+            if let Some(w) = self.who.as_ref().filter(|w| w.switch) {
+                nix::unistd::chown(&self.dir, Some(w.uid), Some(w.gid))
+                    .map_err(|e| err(e.into()))?;
+            }
+            let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700));
+        }
+        Ok(())
+    }
+
+    fn on_death(&mut self) {
+        self.proc = None;
+        self.busy = None;
+        self.finished = None;
+        self.epoch = Epoch::default();
+        self.death_unreported = true;
+    }
+
+    /// Starts a new shell after the old one ended, re-running the init commands.
+    async fn respawn(&mut self) -> Result<(), ShellError> {
+        if self
+            .shared
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(ShellError::Stopped);
+        }
+        self.spawn().await?;
+        for cmd in self.init.clone() {
+            let _ = self.run_init(&cmd, INIT_TIMEOUT).await;
+        }
+        Ok(())
+    }
+
+    async fn run_init(&mut self, cmd: &str, timeout: f64) -> ShellOutcome {
+        self.handle(RunRequest {
+            command: cmd.to_string(),
+            is_input: false,
+            latest: false,
+            blocking: true,
+            timeout: Some(timeout),
+        })
+        .await
+    }
+
+    // ---- requests -------------------------------------------------------------------------
+
+    async fn handle(&mut self, req: RunRequest) -> ShellOutcome {
+        let cmd = req.command.trim().to_string();
+        let mut note = String::new();
+        if self.proc.is_none() {
+            // Boxed: respawning re-runs the init commands through `handle`.
+            if let Err(e) = Box::pin(self.respawn()).await {
+                return ShellOutcome::Error(format!("The shell could not be started: {e}"));
+            }
+            if std::mem::take(&mut self.death_unreported) {
+                note = texts::NEW_SESSION.to_string();
+            }
+        }
+        let plain = |content: &str, note: &str| ShellOutcome::Output {
+            content: content.to_string(),
+            command: String::new(),
+            metadata: Metadata {
+                prefix: note.to_string(),
+                ..Metadata::default()
+            },
+        };
+        if cmd.contains('\0') {
+            return plain(texts::NUL_IN_COMMAND, &note);
+        }
+        let watch = |key, typed| Watch {
+            command: cmd.clone(),
+            key,
+            typed,
+            blocking: req.blocking,
+            timeout: req.timeout,
+            note: note.clone(),
+        };
+        if cmd.is_empty() {
+            if self.busy.is_some() {
+                return self.watch(watch(None, None)).await;
+            }
+            if let Some(f) = self.finished.take() {
+                return self.completed(f, &watch(None, None));
+            }
+            let text = if req.latest {
+                texts::NO_PREVIOUS_RUNNING_LOGS
+            } else {
+                texts::NO_PREVIOUS_COMMAND
+            };
+            return plain(text, &note);
+        }
+        if let Some(key) = special_key(&cmd) {
+            let byte = key_byte(key);
+            if self.busy.is_none() {
+                // At the prompt only C-c and C-l make sense (both redraw the prompt); other
+                // keys would edit readline's state (C-x, C-r wait for more keys) or end the
+                // shell (C-d), so they are not sent.
+                if !matches!(byte, 0x03 | 0x0c) {
+                    let mut metadata = self.meta_of(&self.last_meta.clone(), &note);
+                    metadata.suffix = texts::completed_key(self.last_meta.exit_code, key);
+                    return ShellOutcome::Output {
+                        content: String::new(),
+                        command: cmd,
+                        metadata,
+                    };
+                }
+                self.new_epoch();
+            }
+            self.busy = Some(Busy::Running);
+            self.send(&[byte]);
+            return self.watch(watch(Some(key), None)).await;
+        }
+        if req.is_input {
+            if self.busy.is_none() {
+                return plain(texts::NO_PREVIOUS_RUNNING_INPUT, &note);
+            }
+            self.type_text(&cmd);
+            self.busy = Some(Busy::Running);
+            return self.watch(watch(None, Some(cmd.clone()))).await;
+        }
+        let parts = split::split_commands(&cmd);
+        if parts.len() > 1 {
+            return ShellOutcome::Error(split::multiple_commands_error(&parts));
+        }
+        if let Some(busy) = self.busy {
+            if req.latest || busy == Busy::Hard {
+                let suffix = if req.latest {
+                    texts::not_executed_latest(&cmd)
+                } else {
+                    texts::not_executed(&cmd)
+                };
+                let raw = self.render_epoch();
+                let prefix = format!("{note}{}", texts::BELOW);
+                let content = output(&mut self.epoch, raw.0, None);
+                return ShellOutcome::Output {
+                    content,
+                    command: cmd,
+                    metadata: Metadata {
+                        prefix,
+                        suffix,
+                        ..Metadata::default()
+                    },
+                };
+            }
+            // After a no-change timeout the text is input for the running program (0.20).
+            self.type_text(&cmd);
+            self.busy = Some(Busy::Running);
+            return self.watch(watch(None, Some(cmd.clone()))).await;
+        }
+        self.new_epoch();
+        if let Err(e) = self.write_command(&cmd) {
+            return plain(
+                &format!("ERROR: cannot hand the command to the shell: {e}"),
+                &note,
+            );
+        }
+        self.send(format!("{}\r", bootstrap::TRIGGER).as_bytes());
+        self.busy = Some(Busy::Running);
+        self.watch(watch(None, None)).await
+    }
+
+    fn cmd_file(&self) -> PathBuf {
+        self.dir.join("cmd")
+    }
+
+    fn write_command(&self, cmd: &str) -> Result<(), ShellError> {
+        let path = self.cmd_file();
+        if std::fs::write(&path, cmd).is_err() {
+            // The agent may have wiped /tmp: recreate and retry once.
+            self.ensure_dir()?;
+            std::fs::write(&path, cmd)
+                .map_err(|e| ShellError::Spawn(format!("{}: {e}", path.display())))?;
+        }
+        Ok(())
+    }
+
+    /// A new command starts: an unreported finished command is dropped; output that arrived
+    /// while idle (background jobs) stays in front of the new command's, as in the reference.
+    fn new_epoch(&mut self) {
+        self.finished = None;
+        self.epoch.prev_output.clear();
+        self.epoch.observed = false;
+    }
+
+    /// Types text for the running program, Enter included (`\n` is Enter on a terminal).
+    fn type_text(&mut self, text: &str) {
+        let mut bytes: Vec<u8> = text
+            .bytes()
+            .map(|b| if b == b'\n' { b'\r' } else { b })
+            .collect();
+        bytes.push(b'\r');
+        self.send(&bytes);
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.outbox.extend_from_slice(bytes);
+        self.flush_outbox();
+    }
+
+    fn flush_outbox(&mut self) {
+        let Some(p) = self.proc.as_ref() else {
+            self.outbox.clear();
+            return;
+        };
+        while !self.outbox.is_empty() {
+            let n = unsafe {
+                libc::write(
+                    p.fd.get_ref().as_raw_fd(),
+                    self.outbox.as_ptr().cast(),
+                    self.outbox.len(),
+                )
+            };
+            if n <= 0 {
+                break;
+            }
+            self.outbox.drain(..n as usize);
+        }
+    }
+
+    // ---- waiting --------------------------------------------------------------------------
+
+    async fn watch(&mut self, w: Watch) -> ShellOutcome {
+        let start = Instant::now();
+        let mut last_change = start;
+        let soft = (!w.blocking).then_some(self.opts.no_change_timeout);
+        let hard = w
+            .timeout
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| Duration::from_secs_f64(t.min(1e9)));
+        loop {
+            if let Some(f) = self.finished.take() {
+                return self.completed(f, &w);
+            }
+            let soft_at = soft.map(|d| last_change + d);
+            let hard_at = hard.map(|d| start + d);
+            let next = match (soft_at, hard_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let far = start + Duration::from_secs(86400 * 365);
+            let step = tokio::select! {
+                biased;
+                s = self.io_step() => s,
+                _ = sleep_until(next.unwrap_or(far)), if next.is_some() => Step::Timer,
+            };
+            match step {
+                Step::Output => last_change = Instant::now(),
+                Step::Exited(code) => return self.ended(code, &w),
+                Step::Timer => {
+                    let now = Instant::now();
+                    if soft_at.is_some_and(|t| now >= t) {
+                        let secs = self.opts.no_change_timeout.as_secs_f64();
+                        return self.timed_out(Busy::Soft, texts::no_change(secs), &w);
+                    }
+                    if hard_at.is_some_and(|t| now >= t) {
+                        let secs = w.timeout.unwrap_or_default();
+                        return self.timed_out(Busy::Hard, texts::hard_timeout(secs), &w);
+                    }
+                }
+                Step::Io => {}
+            }
+        }
+    }
+
+    /// Waits for the pty or the process and handles what happened. Cancel-safe: everything
+    /// after an await point runs to completion without awaiting.
+    async fn io_step(&mut self) -> Step {
+        // Disjoint borrows: the process is awaited while the buffers stay in place (taking
+        // them across an await would lose them when the future is cancelled).
+        let Driver {
+            proc,
+            read_buf: buf,
+            outbox,
+            ..
+        } = self;
+        let Some(p) = proc.as_mut() else {
+            return std::future::pending().await;
+        };
+        let mut got = 0usize;
+        let mut exited = None;
+        tokio::select! {
+            biased;
+            r = p.fd.readable(), if !p.eof => match r {
+                Ok(mut guard) => {
+                    while got < READ_BURST {
+                        if got == buf.len() {
+                            buf.resize(buf.len().max(4096) * 2, 0);
+                        }
+                        match guard.try_io(|fd| read_fd(fd.get_ref(), &mut buf[got..])) {
+                            Ok(Ok(0)) | Ok(Err(_)) => { p.eof = true; break; }
+                            Ok(Ok(n)) => got += n,
+                            Err(_would_block) => break,
+                        }
+                    }
+                }
+                Err(_) => p.eof = true,
+            },
+            _ = p.fd.writable(), if !outbox.is_empty() => {}
+            status = p.child.wait() => {
+                let code = match status {
+                    Ok(s) => s.code().map(i64::from).unwrap_or_else(|| {
+                        use std::os::unix::process::ExitStatusExt;
+                        128 + i64::from(s.signal().unwrap_or(0))
+                    }),
+                    Err(_) => -1,
+                };
+                // Collect what the shell printed last ("exit").
+                while got < READ_BURST {
+                    if got == buf.len() {
+                        buf.resize(buf.len().max(4096) * 2, 0);
+                    }
+                    match read_fd(p.fd.get_ref(), &mut buf[got..]) {
+                        Ok(n) if n > 0 => got += n,
+                        _ => break,
+                    }
+                }
+                exited = Some(code);
+            }
+        }
+        let bytes = std::mem::take(&mut self.read_buf);
+        let had_output = self.consume(&bytes[..got]);
+        self.read_buf = bytes;
+        if self.read_buf.len() > 256 << 10 {
+            self.read_buf.truncate(64 << 10);
+            self.read_buf.shrink_to_fit();
+        }
+        if !self.outbox.is_empty() {
+            self.flush_outbox();
+        }
+        if let Some(code) = exited {
+            return Step::Exited(code);
+        }
+        if had_output {
+            Step::Output
+        } else {
+            Step::Io
+        }
+    }
+
+    /// Routes pty bytes: output to the current command, prompts end it. Returns whether the
+    /// running command produced output.
+    fn consume(&mut self, bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return false;
+        }
+        let mut events = Vec::new();
+        self.scanner.feed(bytes, &mut events);
+        let mut output = false;
+        for ev in events {
+            match ev {
+                Event::Output(b) => {
+                    output |= self.busy.is_some();
+                    self.epoch.screen.feed(&b);
+                }
+                Event::Prompt(meta) => {
+                    self.last_meta = meta.clone();
+                    if self.busy.take().is_some() {
+                        let epoch = std::mem::take(&mut self.epoch);
+                        self.finished = Some(Finished { epoch, meta });
+                    }
+                    // A prompt at an idle shell (C-l redraw) ends nothing.
+                }
+            }
+        }
+        output
+    }
+
+    // ---- observations ---------------------------------------------------------------------
+
+    /// Renders the current command's output, without the typed trigger line.
+    fn render_epoch(&self) -> (String, bool) {
+        render(&self.epoch)
+    }
+
+    fn meta_of(&self, m: &PromptMeta, prefix: &str) -> Metadata {
+        Metadata {
+            exit_code: m.exit_code,
+            pid: m.pid,
+            username: m.username.clone(),
+            hostname: m.hostname.clone(),
+            working_dir: m.working_dir.clone(),
+            py_interpreter_path: m.py_interpreter_path.clone(),
+            prefix: prefix.to_string(),
+            suffix: String::new(),
+        }
+    }
+
+    fn completed(&mut self, mut f: Finished, w: &Watch) -> ShellOutcome {
+        let (raw, dropped) = render(&f.epoch);
+        let mut prefix = w.note.clone();
+        if dropped {
+            prefix.push_str(&texts::truncated(raw.lines().count()));
+        }
+        let content = output(&mut f.epoch, raw, w.typed.as_deref());
+        let mut metadata = self.meta_of(&f.meta, &prefix);
+        metadata.suffix = match w.key {
+            Some(k) => texts::completed_key(f.meta.exit_code, k),
+            None => texts::completed(f.meta.exit_code),
+        };
+        ShellOutcome::Output {
+            content,
+            command: w.command.clone(),
+            metadata,
+        }
+    }
+
+    fn timed_out(&mut self, kind: Busy, suffix: String, w: &Watch) -> ShellOutcome {
+        let (raw, dropped) = self.render_epoch();
+        let mut prefix = w.note.clone();
+        if self.epoch.observed {
+            prefix.push_str(texts::BELOW);
+        }
+        if dropped {
+            prefix.push_str(&texts::truncated(raw.lines().count()));
+        }
+        let content = output(&mut self.epoch, raw, w.typed.as_deref());
+        self.busy = Some(kind);
+        ShellOutcome::Output {
+            content,
+            command: w.command.clone(),
+            metadata: Metadata {
+                prefix,
+                suffix,
+                ..Metadata::default()
+            },
+        }
+    }
+
+    fn ended(&mut self, code: i64, w: &Watch) -> ShellOutcome {
+        let (raw, _) = self.render_epoch();
+        let content = output(&mut self.epoch, raw, w.typed.as_deref());
+        self.on_death();
+        self.death_unreported = false;
+        ShellOutcome::Output {
+            content,
+            command: w.command.clone(),
+            metadata: Metadata {
+                exit_code: code,
+                prefix: w.note.clone(),
+                suffix: texts::shell_ended(code),
+                ..Metadata::default()
+            },
+        }
+    }
+}
+
+/// Renders an epoch; drops the echo of the typed trigger line.
+fn render(epoch: &Epoch) -> (String, bool) {
+    let r = epoch.screen.render();
+    let trigger = bootstrap::TRIGGER;
+    let text = match r.text.find(trigger) {
+        Some(at)
+            if (at == 0 || r.text.as_bytes()[at - 1] == b'\n')
+                && r.text[at + trigger.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| c == '\n') =>
+        {
+            let mut t = r.text[..at].to_string();
+            t.push_str(
+                r.text[at + trigger.len()..]
+                    .strip_prefix('\n')
+                    .unwrap_or(""),
+            );
+            t
+        }
+        _ => r.text,
+    };
+    (text, r.dropped)
+}
+
+/// The reference's `_get_command_output`: shows only what is new since the last observation
+/// of this command, without the echo of typed input, stripped.
+fn output(epoch: &mut Epoch, raw: String, typed: Option<&str>) -> String {
+    let mut text: &str = &raw;
+    if !epoch.prev_output.is_empty() {
+        if let Some(rest) = text.strip_prefix(epoch.prev_output.as_str()) {
+            text = rest;
+        }
+    }
+    let mut t = text.trim_start();
+    if let Some(typed) = typed.map(str::trim_start).filter(|s| !s.is_empty()) {
+        if let Some(rest) = t.strip_prefix(typed) {
+            t = rest.trim_start();
+        }
+    }
+    let content = t.trim_end().to_string();
+    epoch.observed = true;
+    epoch.prev_output = raw;
+    content
+}
+
+/// `C-x` style special keys: `C-` plus one character (`spec/bash.md` §1).
+pub(crate) fn special_key(cmd: &str) -> Option<char> {
+    let rest = cmd.strip_prefix("C-")?;
+    let mut chars = rest.chars();
+    let c = chars.next()?;
+    chars.next().is_none().then_some(c)
+}
+
+/// The byte a terminal sends for Ctrl + `key`.
+pub(crate) fn key_byte(key: char) -> u8 {
+    match key {
+        '?' => 0x7f,
+        c if c.is_ascii() => (c.to_ascii_uppercase() as u8) & 0x1f,
+        _ => 0x1f & (key as u32 as u8),
+    }
+}
+
+fn read_fd(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    let ok = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) } == 16;
+    if !ok {
+        // Fall back to time and pid: still unguessable enough for an accidental imitation.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        bytes[..16].copy_from_slice(&(t ^ u128::from(std::process::id())).to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_keys() {
+        assert_eq!(special_key("C-c"), Some('c'));
+        assert_eq!(special_key("C-cc"), None);
+        assert_eq!(special_key("echo"), None);
+        assert_eq!(key_byte('c'), 3);
+        assert_eq!(key_byte('D'), 4);
+        assert_eq!(key_byte('z'), 0x1a);
+        assert_eq!(key_byte('['), 0x1b);
+        assert_eq!(key_byte('?'), 0x7f);
+    }
+
+    #[test]
+    fn output_shows_only_new_text() {
+        let mut e = Epoch::default();
+        assert_eq!(output(&mut e, "tick1".into(), None), "tick1");
+        assert_eq!(output(&mut e, "tick1\ntick2".into(), None), "tick2");
+        let mut e = Epoch::default();
+        assert_eq!(output(&mut e, "Enter name:".into(), None), "Enter name:");
+        assert_eq!(
+            output(&mut e, "Enter name: John\nHello John".into(), Some("John")),
+            "Hello John"
+        );
+    }
+
+    #[test]
+    fn trigger_echo_is_removed() {
+        let trig = bootstrap::TRIGGER;
+        let mut e = Epoch::default();
+        e.screen.feed(format!("{trig}\r\nhi\r\n").as_bytes());
+        assert_eq!(render(&e).0, "hi");
+        let mut e = Epoch::default();
+        e.screen
+            .feed(format!("bg line\r\n{trig}\r\nhi\r\n").as_bytes());
+        assert_eq!(render(&e).0, "bg line\nhi");
+        let mut e = Epoch::default();
+        e.screen.feed(format!("{trig}x\r\n").as_bytes());
+        assert_eq!(render(&e).0, format!("{trig}x"), "only the exact line");
+    }
+}

@@ -1,0 +1,239 @@
+//! Starting bash on a pseudo-terminal as the agent user, and killing it with everything it
+//! started.
+//!
+//! Owns the process and the pty only; it never interprets output.
+//!
+//! Why nix `openpty` + `tokio::process::Command` with a `pre_exec` hook rather than
+//! portable-pty: the child must, between fork and exec, become a session leader with the pty
+//! as controlling terminal, drop to the agent's uid/gid/groups and only *then* arm
+//! `PR_SET_PDEATHSIG` (a credential change clears it); portable-pty offers no hook for the
+//! last two. The master side also has to be a non-blocking fd registered with tokio
+//! (`AsyncFd`) so output is handled as it arrives, where portable-pty hands out blocking
+//! readers that need a thread each.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use nix::pty::{openpty, Winsize};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::termios::{tcgetattr, tcsetattr, InputFlags, SetArg};
+use nix::unistd::{Gid, Pid, Uid, User};
+
+use crate::screen::{COLS, ROWS};
+use crate::ShellError;
+
+/// Who the shell runs as.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub uid: Uid,
+    pub gid: Gid,
+    pub groups: Vec<Gid>,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+    pub name: String,
+    /// A different user than the server's: switch in the child.
+    pub switch: bool,
+}
+
+/// Resolves the agent user. Root switching to another user switches; otherwise the shell runs
+/// as the server's own user (an unprivileged server cannot switch).
+pub(crate) fn identity(username: Option<&str>) -> Result<Option<Identity>, ShellError> {
+    let me = nix::unistd::geteuid();
+    let user = match username {
+        Some(name) if me.is_root() => User::from_name(name)
+            .map_err(|e| ShellError::User(format!("{name}: {e}")))?
+            .ok_or_else(|| ShellError::User(format!("no such user: {name}")))?,
+        _ => match User::from_uid(me).ok().flatten() {
+            Some(u) => u,
+            None => return Ok(None),
+        },
+    };
+    let switch = user.uid != me;
+    let groups = if switch {
+        let cname = CString::new(user.name.clone())
+            .map_err(|_| ShellError::User("user name contains NUL".into()))?;
+        nix::unistd::getgrouplist(&cname, user.gid)
+            .map_err(|e| ShellError::User(format!("groups of {}: {e}", user.name)))?
+    } else {
+        Vec::new()
+    };
+    Ok(Some(Identity {
+        uid: user.uid,
+        gid: user.gid,
+        groups,
+        home: user.dir,
+        shell: user.shell,
+        name: user.name,
+        switch,
+    }))
+}
+
+/// A started bash.
+pub(crate) struct Spawned {
+    pub master: OwnedFd,
+    pub child: tokio::process::Child,
+    pub pid: i32,
+}
+
+/// Starts `bash --rcfile <rc> -i` on a new pty in `cwd`.
+pub(crate) fn spawn_bash(
+    rc: &Path,
+    cwd: &Path,
+    who: Option<&Identity>,
+    env: &[(String, String)],
+) -> Result<Spawned, ShellError> {
+    let size = Winsize {
+        ws_row: ROWS,
+        ws_col: COLS,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(&size, None).map_err(|e| ShellError::Spawn(format!("openpty: {e}")))?;
+    set_cloexec(&pty.master)?;
+    set_cloexec(&pty.slave)?;
+    // Canonical-mode editing of UTF-8 input (a typed answer to `read`) erases whole characters.
+    if let Ok(mut t) = tcgetattr(&pty.slave) {
+        t.input_flags |= InputFlags::IUTF8;
+        let _ = tcsetattr(&pty.slave, SetArg::TCSANOW, &t);
+    }
+    let bash = ["/bin/bash", "/usr/bin/bash"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("bash");
+    let mut cmd = tokio::process::Command::new(bash);
+    cmd.arg("--rcfile").arg(rc).arg("-i");
+    cmd.current_dir(cwd);
+    cmd.env("TERM", "screen");
+    cmd.env_remove("PROMPT_COMMAND");
+    cmd.env_remove("PS1");
+    cmd.env_remove("BASH_ENV");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(who) = who {
+        // What `su <user> -` sets (spec/bash.md §2); the rest of the environment is inherited.
+        cmd.env("HOME", &who.home);
+        cmd.env("SHELL", &who.shell);
+        if !who.uid.is_root() {
+            cmd.env("USER", &who.name);
+            cmd.env("LOGNAME", &who.name);
+        }
+    }
+    let stdin = pty
+        .slave
+        .try_clone()
+        .map_err(|e| ShellError::Spawn(e.to_string()))?;
+    let stdout = pty
+        .slave
+        .try_clone()
+        .map_err(|e| ShellError::Spawn(e.to_string()))?;
+    cmd.stdin(Stdio::from(stdin))
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(pty.slave));
+    let switch = who
+        .filter(|w| w.switch)
+        .map(|w| (w.uid.as_raw(), w.gid.as_raw(), w.groups.clone()));
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the hook runs between fork and exec and only makes async-signal-safe system
+    // calls (setsid, ioctl, setgroups, setgid, setuid, prctl, getppid) on data prepared before
+    // the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some((uid, gid, groups)) = &switch {
+                let gids: Vec<libc::gid_t> = groups.iter().map(|g| g.as_raw()).collect();
+                if libc::setgroups(gids.len() as _, gids.as_ptr()) < 0
+                    || libc::setgid(*gid) < 0
+                    || libc::setuid(*uid) < 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // After the credential change, which would clear it. The signal fires when the
+            // forking *thread* ends: spawn only from async tasks (tokio worker threads live as
+            // long as the runtime), never from `spawn_blocking`, whose threads retire.
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("server exited during spawn"));
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| ShellError::Spawn(format!("{bash}: {e}")))?;
+    let pid = child
+        .id()
+        .ok_or_else(|| ShellError::Spawn("bash exited at once".into()))? as i32;
+    set_nonblocking(&pty.master)?;
+    Ok(Spawned {
+        master: pty.master,
+        child,
+        pid,
+    })
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> Result<(), ShellError> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)
+        .map_err(|e| ShellError::Spawn(format!("fcntl: {e}")))?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags))
+        .map_err(|e| ShellError::Spawn(format!("fcntl: {e}")))?;
+    Ok(())
+}
+
+/// Keeps a pty fd out of bash and its children (stdio copies are made with dup2, which
+/// clears the flag on the copy).
+fn set_cloexec(fd: &OwnedFd) -> Result<(), ShellError> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+        .map_err(|e| ShellError::Spawn(format!("fcntl: {e}")))?;
+    Ok(())
+}
+
+/// SIGKILLs every process of the session `sid` (bash and all it started that did not leave
+/// the session: job control puts jobs in their own process groups, so killing bash's group
+/// would miss them).
+pub(crate) fn kill_session(sid: i32) {
+    let _ = kill(Pid::from_raw(-sid), Signal::SIGKILL);
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        let _ = kill(Pid::from_raw(sid), Signal::SIGKILL);
+        return;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if session_of(pid) == Some(sid) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// The session id of `pid` from `/proc/<pid>/stat` (field 6, after the parenthesised name).
+fn session_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(3)?.parse().ok()
+}

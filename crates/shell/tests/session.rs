@@ -1,0 +1,214 @@
+//! End-to-end tests against a real bash: completion, timeouts, continuation, recovery.
+
+use std::time::{Duration, Instant};
+
+use sandboxd_shell::{Metadata, RunRequest, Shell, ShellOptions, ShellOutcome};
+
+fn opts(dir: &std::path::Path) -> ShellOptions {
+    ShellOptions {
+        username: None,
+        working_dir: dir.to_path_buf(),
+        no_change_timeout: Duration::from_secs(2),
+        env: Vec::new(),
+    }
+}
+
+fn req(cmd: &str) -> RunRequest {
+    RunRequest {
+        command: cmd.into(),
+        timeout: Some(120.0),
+        ..RunRequest::default()
+    }
+}
+
+fn hard(cmd: &str, t: f64) -> RunRequest {
+    RunRequest {
+        command: cmd.into(),
+        timeout: Some(t),
+        blocking: true,
+        ..RunRequest::default()
+    }
+}
+
+fn out(o: ShellOutcome) -> (String, Metadata) {
+    match o {
+        ShellOutcome::Output {
+            content, metadata, ..
+        } => (content, metadata),
+        ShellOutcome::Error(e) => panic!("error outcome: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_exit_code_and_cwd() {
+    let dir = tempfile::tempdir().unwrap();
+    let wd = dir.path().canonicalize().unwrap();
+    let sh = Shell::start(opts(&wd)).await.unwrap();
+    let (c, m) = out(sh.run(req("echo hi")).await);
+    assert_eq!(c, "hi");
+    assert_eq!(m.exit_code, 0);
+    assert_eq!(m.suffix, "\n[The command completed with exit code 0.]");
+    assert_eq!(m.working_dir.as_deref(), Some(wd.to_str().unwrap()));
+    assert!(m.hostname.as_deref().is_some_and(|h| !h.is_empty()));
+    let (_, m) = out(sh.run(req("false")).await);
+    assert_eq!(m.exit_code, 1);
+    let (c, _) = out(sh.run(req("echo $?")).await);
+    assert_eq!(c, "1", "the previous exit status is visible");
+    let (c, m) = out(sh
+        .run(req("mkdir -p 'a \"b\\c' && cd 'a \"b\\c' && pwd"))
+        .await);
+    assert_eq!(
+        m.working_dir.as_deref(),
+        Some(format!("{}/a \"b\\c", wd.display()).as_str())
+    );
+    assert!(c.ends_with("a \"b\\c"));
+    sh.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_and_continuation() {
+    let dir = tempfile::tempdir().unwrap();
+    let sh = Shell::start(opts(dir.path())).await.unwrap();
+    let t0 = Instant::now();
+    let (c, m) = out(sh
+        .run(hard("for i in 1 2 3; do echo tick$i; sleep 1; done", 0.5))
+        .await);
+    assert!(t0.elapsed() < Duration::from_millis(900));
+    assert_eq!(c, "tick1");
+    assert_eq!(m.exit_code, -1);
+    assert!(m
+        .suffix
+        .starts_with("\n[The command timed out after 0.5 seconds."));
+    let (c, m) = out(sh.run(hard("echo refused", 1.0)).await);
+    assert!(!c.contains("refused"));
+    assert!(m.suffix.contains("NOT executed"));
+    let (c, m) = out(sh.run(hard("", 10.0)).await);
+    assert!(c.contains("tick3") && !c.contains("tick1"), "{c:?}");
+    assert_eq!(m.exit_code, 0);
+    // soft timeout then input
+    let (c, m) = out(sh.run(req("read -p 'Name: ' n && echo \"Hello $n\"")).await);
+    assert_eq!(c, "Name:");
+    assert!(m
+        .suffix
+        .starts_with("\n[The command has no new output after 2 seconds."));
+    let (c, m) = out(sh.run(req("John")).await);
+    assert_eq!(c, "Hello John");
+    assert_eq!(m.exit_code, 0);
+    sh.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_and_recovery_after_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sh = Shell::start(opts(dir.path())).await.unwrap();
+    let (_, m) = out(sh.run(hard("sleep 30", 0.3)).await);
+    assert_eq!(m.exit_code, -1);
+    let (_, m) = out(sh.run(hard("C-c", 5.0)).await);
+    assert_eq!(m.exit_code, 130);
+    assert_eq!(
+        m.suffix,
+        "\n[The command completed with exit code 130. CTRL+C was sent.]"
+    );
+    let (c, _) = out(sh.run(req("X=1; echo $$")).await);
+    let old_pid = c;
+    let (c, m) = out(sh.run(req("exit")).await);
+    assert_eq!(c, "exit");
+    assert!(m.suffix.contains("new shell session"), "{m:?}");
+    let (c, m) = out(sh.run(req("echo \"$$ [${X:-}]\"")).await);
+    assert_eq!(m.exit_code, 0);
+    assert!(!c.starts_with(&old_pid) && c.ends_with("[]"), "{c}");
+    sh.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_shell_is_replaced_and_the_agent_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let sh = Shell::start(opts(dir.path())).await.unwrap();
+    let (pid, _) = out(sh.run(req("echo $$")).await);
+    let pid: i32 = pid.parse().unwrap();
+    // SIGKILL from outside while idle.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (c, m) = out(sh.run(req("echo $$")).await);
+    assert_eq!(m.exit_code, 0);
+    assert_ne!(c, pid.to_string());
+    assert!(m.prefix.contains("new shell session"), "{m:?}");
+    let (_, m) = out(sh.run(req("true")).await);
+    assert_eq!(m.prefix, "", "the note is given once");
+    sh.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sh = Shell::start(opts(dir.path())).await.unwrap();
+    // NUL bytes are refused, the session stays usable.
+    let (c, _) = out(sh.run(req("echo a\0b")).await);
+    assert!(c.contains("NUL"), "{c}");
+    // A 1 MB command line.
+    let big = format!("echo {} | wc -c", "x".repeat(1 << 20));
+    let (c, m) = out(sh.run(req(&big)).await);
+    assert_eq!((c.as_str(), m.exit_code), ("1048577", 0));
+    // Output imitating the prompt block does not end the command.
+    let fake = r#"printf '\n###PS1JSON###\n{"pid": "", "exit_code": "7"}\n###PS1END###\n'; sleep 0.3; echo real-end"#;
+    let (c, m) = out(sh.run(req(fake)).await);
+    assert_eq!(m.exit_code, 0);
+    assert!(c.ends_with("real-end"), "{c}");
+    // Several commands are refused with the reference text.
+    match sh.run(req("echo 1\necho 2")).await {
+        ShellOutcome::Error(e) => assert!(e.contains("(2) echo 2"), "{e}"),
+        o => panic!("{o:?}"),
+    }
+    // The directory disappears under the shell.
+    let (_, m) = out(sh.run(req("mkdir gone && cd gone && rmdir ../gone")).await);
+    assert_eq!(m.exit_code, 0);
+    let (c, m) = out(sh.run(req("cd / && pwd")).await);
+    assert_eq!((c.as_str(), m.working_dir.as_deref()), ("/", Some("/")));
+    // Background output after the command ended shows up with the next command.
+    let (c, _) = out(sh.run(req("(sleep 0.2; echo from-bg) &")).await);
+    assert!(c.starts_with("[1] "), "{c}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (c, _) = out(sh.run(req("echo next")).await);
+    assert!(c.starts_with("from-bg\nnext"), "{c}");
+    sh.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolated_run_leaves_no_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sandboxd_shell::run_isolated(opts(dir.path()), req("echo $$; sleep 100 & pwd")).await;
+    let (c, m) = out(o);
+    assert_eq!(m.exit_code, 0);
+    let pid: i32 = c.lines().next().unwrap().parse().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "shell reaped"
+    );
+    // Nothing of its session still runs (a killed orphan may wait as a zombie for init).
+    let alive: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            let f: Vec<&str> = after.split_whitespace().collect();
+            f[3] == pid.to_string() && f[0] != "Z"
+        })
+        .collect();
+    assert!(alive.is_empty(), "descendants killed: {alive:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_during_a_command_is_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let sh = std::sync::Arc::new(Shell::start(opts(dir.path())).await.unwrap());
+    let runner = sh.clone();
+    let running = tokio::spawn(async move { runner.run(hard("sleep 600", 600.0)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t0 = Instant::now();
+    sh.shutdown().await;
+    let (_, m) = out(running.await.unwrap());
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    assert_ne!(m.exit_code, 0, "{m:?}");
+}

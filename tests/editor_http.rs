@@ -1,0 +1,308 @@
+//! End-to-end tests of the OH_ACI editor paths against the real binary, without any
+//! plugin (so no kernel): the 0.20 client's `print(file_editor(**{...}))` cells and
+//! `read` + `translated_ipython_code`, the latest client's `edit` and `read` + `view_range`,
+//! and the kernel's callback endpoint — all on one shared undo history.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+const KEY: &str = "editor-test-key";
+
+struct Server {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+    http: Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child process by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Server {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+        .arg(port.to_string())
+        .arg("--working-dir")
+        .arg(dir.path())
+        .env("SESSION_API_KEY", KEY)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    // Owned by the guard from here on, so the child is reaped even if start-up fails.
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        dir,
+        http,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if server
+            .http
+            .get(format!("{}/alive", server.base))
+            .send()
+            .is_ok()
+        {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("server did not start");
+}
+
+/// Python's repr of a str, enough for the test arguments (no quotes or controls).
+fn py(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\n', "\\n"))
+}
+
+impl Server {
+    fn path(&self, name: &str) -> String {
+        format!("{}/{name}", self.dir.path().display())
+    }
+    fn post(&self, path: &str, body: &Value, key: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(k) = key {
+            req = req.header("X-Session-API-Key", k);
+        }
+        let r = req.send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+    fn action(&self, action: Value) -> Value {
+        let (status, body) = self.post("/execute_action", &json!({ "action": action }), Some(KEY));
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+    /// The 0.20 client's editor call (`run_ipython`, `include_extra: false`).
+    fn cell(&self, args: &str) -> Value {
+        self.action(json!({"action": "run_ipython", "timeout": 120, "args": {
+            "code": format!("print(file_editor(**{{{args}}}))"), "thought": "",
+            "include_extra": false, "confirmation_state": "confirmed", "kernel_init_code": ""}}))
+    }
+    fn latest_edit(&self, extra: Value) -> Value {
+        let mut args = json!({"file_text": null, "old_str": null, "new_str": null,
+            "insert_line": null, "content": "", "start": 1, "end": -1, "thought": "",
+            "security_risk": -1, "impl_source": "oh_aci"});
+        for (k, v) in extra.as_object().unwrap() {
+            args[k] = v.clone();
+        }
+        self.action(json!({"action": "edit", "timeout": 120.0, "args": args}))
+    }
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    v["extras"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn both_generations_share_one_editor() {
+    let s = start();
+    let p = s.path("a.py");
+
+    // 0.20: create and str_replace as run_ipython cells, answered without a kernel.
+    let obs = s.cell(&format!(
+        "'command': 'create', 'path': {}, 'file_text': 'x = 1\\n'",
+        py(&p)
+    ));
+    assert_eq!(obs["observation"], "edit");
+    assert_eq!(
+        keys(&obs),
+        [
+            "path",
+            "prev_exist",
+            "old_content",
+            "new_content",
+            "impl_source",
+            "formatted_output_and_error"
+        ]
+    );
+    assert_eq!(
+        obs["content"],
+        format!("--- {p}\n+++ {p}\n@@ -0,0 +1 @@\n+x = 1")
+    );
+    let obs = s.cell(&format!(
+        "'command': 'str_replace', 'path': {}, 'old_str': 'x = 1', 'new_str': 'x = 2'",
+        py(&p)
+    ));
+    assert_eq!(
+        obs["content"],
+        format!("--- {p}\n+++ {p}\n@@ -1 +1 @@\n-x = 1\n+x = 2")
+    );
+    assert_eq!(obs["extras"]["old_content"], "x = 1\n");
+    assert_eq!(obs["extras"]["new_content"], "x = 2\n");
+
+    // Latest: edit action; the diff key only here, content = the editor's text.
+    let obs = s.latest_edit(json!({"path": p, "command": "insert", "insert_line": "1",
+        "new_str": "y = 3"}));
+    assert_eq!(obs["observation"], "edit");
+    assert_eq!(
+        keys(&obs),
+        [
+            "path",
+            "prev_exist",
+            "old_content",
+            "new_content",
+            "impl_source",
+            "diff",
+            "_diff_cache"
+        ]
+    );
+    assert!(obs["content"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("The file {p} has been edited.")));
+    assert_eq!(
+        obs["extras"]["diff"],
+        format!("--- {p}\n+++ {p}\n@@ -1,0 +2 @@\n+y = 3")
+    );
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), "x = 2\ny = 3\n");
+
+    // The kernel's callback undoes the latest client's insert: one history.
+    let (status, body) = s.post(
+        "/internal/file_editor",
+        &json!({"args": {"command": "undo_edit", "path": p}, "cwd": "/"}),
+        Some(KEY),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["ok"], true);
+    assert_eq!(body["result"]["new_content"], "x = 2\n");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.starts_with("<oh_aci_output_") && text.ends_with('>'));
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), "x = 2\n");
+
+    // ... and the 0.20 form undoes the str_replace.
+    let obs = s.cell(&format!("'command': 'undo_edit', 'path': {}", py(&p)));
+    assert_eq!(obs["extras"]["new_content"], "x = 1\n");
+
+    // Views: 0.20 read + translated code, latest read + view_range.
+    let view = s.action(json!({"action": "read", "timeout": 120, "args": {"path": p,
+        "start": 0, "end": -1, "thought": "", "impl_source": "oh_aci",
+        "translated_ipython_code": format!("print(file_editor(**{{'command': 'view', 'path': {}}}))", py(&p))}}));
+    assert_eq!(view["observation"], "read");
+    assert_eq!(
+        view["content"],
+        format!("Here's the result of running `cat -n` on {p}:\n     1\tx = 1\n     2\t\n")
+    );
+    let view = s.action(
+        json!({"action": "read", "timeout": 120.0, "args": {"path": p,
+        "start": 0, "end": -1, "thought": "", "security_risk": -1, "impl_source": "oh_aci",
+        "view_range": [2, 2]}}),
+    );
+    assert_eq!(
+        view["content"],
+        format!("Here's the result of running `cat -n` on {p}:\n     2\t\n")
+    );
+}
+
+#[test]
+fn errors_keep_each_generations_shape() {
+    let s = start();
+    let missing = s.path("missing.txt");
+    // 0.20 view error: run_ipython with the cell code.
+    let code = format!(
+        "print(file_editor(**{{'command': 'view', 'path': {}}}))",
+        py(&missing)
+    );
+    let obs = s.action(
+        json!({"action": "read", "args": {"path": missing, "impl_source": "oh_aci",
+        "translated_ipython_code": code}}),
+    );
+    assert_eq!(obs["observation"], "run_ipython");
+    assert_eq!(obs["extras"]["code"], code);
+    assert_eq!(
+        obs["content"],
+        format!("ERROR:\nInvalid `path` parameter: {missing}. The path {missing} does not exist. Please provide a valid path.")
+    );
+    // Latest view error: still a read observation.
+    let obs = s.action(
+        json!({"action": "read", "args": {"path": missing, "impl_source": "oh_aci",
+        "view_range": null, "security_risk": -1}}),
+    );
+    assert_eq!(obs["observation"], "read");
+    assert!(obs["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("ERROR:\nInvalid `path`"));
+    // Latest edit errors.
+    let obs = s.latest_edit(
+        json!({"path": missing, "command": "insert", "insert_line": "two",
+        "new_str": "x"}),
+    );
+    assert_eq!(
+        obs["content"],
+        "ERROR:\nInvalid insert_line value: 'two'. Expected an integer."
+    );
+    assert_eq!(obs["extras"]["diff"], "");
+    // Python call errors from the 0.20 form.
+    let obs = s.cell(&format!(
+        "'command': 'view', 'path': {}, 'bogus': 1",
+        py(&missing)
+    ));
+    assert_eq!(obs["observation"], "run_ipython");
+    assert_eq!(
+        obs["content"],
+        "TypeError: file_editor() got an unexpected keyword argument 'bogus'"
+    );
+    // Not a literal: left to the kernel, which this server does not run (no 5xx).
+    let obs = s.cell(&format!(
+        "'command': 'view', 'path': {} + 'x'",
+        py(&missing)
+    ));
+    assert_eq!(obs["observation"], "error");
+}
+
+#[test]
+fn internal_endpoint_is_protected_and_validates() {
+    let s = start();
+    let body = json!({"args": {"command": "view", "path": "/"}});
+    assert_eq!(s.post("/internal/file_editor", &body, None).0, 403);
+    assert_eq!(s.post("/internal/file_editor", &body, Some("wrong")).0, 403);
+    let (status, _) = s.post("/internal/file_editor", &json!([1]), Some(KEY));
+    assert_eq!(status, 400);
+    let (status, v) = s.post(
+        "/internal/file_editor",
+        &json!({"args": {"command": "view"}}),
+        Some(KEY),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        v,
+        json!({"ok": false, "exception": "TypeError",
+               "message": "file_editor() missing 1 required positional argument: 'path'"})
+    );
+    let (_, v) = s.post(
+        "/internal/file_editor",
+        &json!({"args": {"command": "view", "path": "rel"}, "cwd": "/somewhere"}),
+        Some(KEY),
+    );
+    assert_eq!(v["ok"], true);
+    assert_eq!(
+        v["result"]["error"],
+        "Invalid `path` parameter: rel. The path should be an absolute path, starting with `/`. Maybe you meant /somewhere/rel?"
+    );
+    assert!(v["result"].get("path").is_none());
+}
