@@ -73,7 +73,11 @@ pub struct Cli {
     pub browser_path: Option<PathBuf>,
     /// Limit in seconds for one browser step (action plus observation), as the reference's
     /// 30 s; a slower step answers "Browser environment took too long to respond.".
-    #[arg(long = "browser-step-timeout", env = "SANDBOXD_BROWSER_STEP_TIMEOUT", default_value_t = 30.0)]
+    #[arg(
+        long = "browser-step-timeout",
+        env = "SANDBOXD_BROWSER_STEP_TIMEOUT",
+        default_value_t = 30.0
+    )]
     pub browser_step_timeout: f64,
     // [config flags] executors add their flags above this line.
 }

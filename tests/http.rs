@@ -46,16 +46,18 @@ fn start() -> Server {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
+    // The guard owns the child from here on, so a failed start still reaps it.
+    let server = Server {
+        child,
+        base,
+        dir,
+        http,
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/alive")).send() {
+        if let Ok(r) = server.http.get(format!("{}/alive", server.base)).send() {
             assert_eq!(r.json::<Value>().unwrap(), json!({"status": "ok"}));
-            return Server {
-                child,
-                base,
-                dir,
-                http,
-            };
+            return server;
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -63,12 +63,12 @@ fn system_stats() -> Value {
     // unprivileged user may still use.
     let (total, used, free) = match nix::sys::statvfs::statvfs("/") {
         Ok(v) => {
-            let f = v.fragment_size() as u64;
-            let blocks = v.blocks() as u64;
+            let f = v.fragment_size();
+            let blocks = v.blocks();
             (
                 blocks * f,
-                blocks.saturating_sub(v.blocks_free() as u64) * f,
-                v.blocks_available() as u64 * f,
+                blocks.saturating_sub(v.blocks_free()) * f,
+                v.blocks_available() * f,
             )
         }
         Err(_) => (0, 0, 0),
