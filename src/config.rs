@@ -79,7 +79,6 @@ pub struct Cli {
         default_value_t = 30.0
     )]
     pub browser_step_timeout: f64,
-    // [config flags] executors add their flags above this line.
 }
 
 /// The resolved configuration every part of the server reads.

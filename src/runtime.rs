@@ -28,7 +28,6 @@ pub struct Runtime {
     pub(crate) action_lock: tokio::sync::Mutex<()>,
     /// The shell's current directory as of its last prompt.
     cwd: RwLock<PathBuf>,
-    // [runtime fields] executors add their handle fields below this line.
     /// The OH_ACI editor, shared by `edit`, oh_aci `read`, native `file_editor` cells and the
     /// kernel's callback (one undo history).
     pub editor: Arc<sandboxd_editor::Editor>,
@@ -50,7 +49,8 @@ impl Runtime {
         let file_owner_uid =
             tokio::task::spawn_blocking(move || crate::init::init_user_and_working_dir(&cfg))
                 .await??;
-        // [runtime start] executors start here (spawn what can run in parallel first).
+        // Shell and kernel start concurrently; the browser only records its settings (it
+        // starts at the first browse action).
         let shell_start = tokio::spawn(crate::actions::run::start_shell(config.clone()));
         let kernel_start = tokio::spawn(crate::actions::run_ipython::start_kernel(config.clone()));
         let browser = crate::actions::browse::new_browser(&config)?;
@@ -61,13 +61,12 @@ impl Runtime {
             action_lock: tokio::sync::Mutex::new(()),
             cwd: RwLock::new(config.working_dir.clone()),
             config,
-            // [runtime construct] executors add their fields below this line.
             editor: crate::actions::edit::new_editor(file_owner_uid),
             kernel: kernel_start.await??,
             browser,
             shell: shell_start.await??,
         });
-        // [runtime init command] the shell runs INIT_COMMAND here (exit code must be 0).
+        // The reference fails start-up when this does not exit 0 (spec/plugins.md §4).
         rt.shell
             .run_init(INIT_COMMAND, std::time::Duration::from_secs(300))
             .await?;
@@ -100,7 +99,7 @@ impl Runtime {
 
     /// Stops every child process; called once on SIGTERM/SIGINT.
     pub async fn shutdown(&self) {
-        // [runtime shutdown] executors stop their children here.
+        // The shell first: stopping it ends a running command, so the action lock frees.
         self.shell.shutdown().await;
         if let Some(k) = &self.kernel {
             k.shutdown().await;

@@ -38,7 +38,6 @@ pub fn router(rt: Arc<Runtime>) -> Router {
             "/internal/file_editor",
             post(crate::actions::edit::internal_file_editor),
         )
-        // [routes] executors add their routes above this line.
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
