@@ -3,70 +3,16 @@
 //! `read` + `translated_ipython_code`, the latest client's `edit` and `read` + `view_range`,
 //! and the kernel's callback endpoint — all on one shared undo history.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use reqwest::blocking::Client;
 use serde_json::{json, Value};
+
+mod common;
+
+use common::Server;
 
 const KEY: &str = "editor-test-key";
 
-struct Server {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
-    http: Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child process by its pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
 fn start() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
-        .arg(port.to_string())
-        .arg("--working-dir")
-        .arg(dir.path())
-        .env("SESSION_API_KEY", KEY)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let http = Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    // Owned by the guard from here on, so the child is reaped even if start-up fails.
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        dir,
-        http,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if server
-            .http
-            .get(format!("{}/alive", server.base))
-            .send()
-            .is_ok()
-        {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("server did not start");
+    common::start(KEY)
 }
 
 /// Python's repr of a str, enough for the test arguments (no quotes or controls).

@@ -2,66 +2,18 @@
 //! envelopes, read/write, list, and the hardened transfers.
 
 use std::io::{Cursor, Read, Write};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use reqwest::blocking::{multipart, Client};
+use reqwest::blocking::multipart;
 use serde_json::{json, Value};
+
+mod common;
+
+use common::Server;
 
 const KEY: &str = "test-key-123";
 
-struct Server {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
-    http: Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
 fn start() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
-        .arg(port.to_string())
-        .arg("--working-dir")
-        .arg(dir.path())
-        .env("SESSION_API_KEY", KEY)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    // The guard owns the child from here on, so a failed start still reaps it.
-    let server = Server {
-        child,
-        base,
-        dir,
-        http,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = server.http.get(format!("{}/alive", server.base)).send() {
-            assert_eq!(r.json::<Value>().unwrap(), json!({"status": "ok"}));
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("server did not start");
+    common::start(KEY)
 }
 
 impl Server {

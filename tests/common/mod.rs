@@ -1,0 +1,69 @@
+//! Launching the real binary for end-to-end tests: a guard that owns the child (SIGTERM and
+//! reap on drop) and waits for `/alive`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+/// A running `sandboxd` with its own working directory.
+pub struct Server {
+    /// The server process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The working directory, removed when the server goes.
+    pub dir: tempfile::TempDir,
+    /// A keep-alive client.
+    pub http: Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child process by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary without plugins, with `key` as the session API key, and waits until
+/// `/alive` answers ok.
+pub fn start(key: &str) -> Server {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
+        .arg(port.to_string())
+        .arg("--working-dir")
+        .arg(dir.path())
+        .env("SESSION_API_KEY", key)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    // Owned by the guard from here on, so the child is reaped even if start-up fails.
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        dir,
+        http,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = server.http.get(format!("{}/alive", server.base)).send() {
+            assert_eq!(r.json::<Value>().unwrap(), json!({"status": "ok"}));
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("server did not start");
+}
