@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jupyter_protocol::connection_info::Transport;
-use jupyter_protocol::{ConnectionInfo, ExecuteRequest, InterruptRequest};
+use jupyter_protocol::{ConnectionInfo, ExecuteRequest, InterruptRequest, KernelInfoRequest};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -29,8 +29,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
 /// Without an `interrupt_reply` by then, SIGINT goes to the kernel's process group.
 const SIGINT_FALLBACK: Duration = Duration::from_millis(500);
-/// After the `execute_reply`, how long to wait for the `idle` status that ends iopub output.
+/// After the `execute_reply`, how long to wait for the `idle` status that ends iopub output
+/// before asking the kernel for an iopub barrier (see [`run`]).
 const IDLE_AFTER_REPLY: Duration = Duration::from_secs(2);
+/// How long the barrier's own status may take: a cell's last output can be one huge message
+/// still being received and decoded, so this is generous; it only bounds a lost iopub stream.
+const BARRIER_MAX: Duration = Duration::from_secs(60);
 /// Launch attempts (a port picked free may be taken before the kernel binds it).
 const LAUNCH_ATTEMPTS: usize = 3;
 
@@ -524,11 +528,19 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
     let mut idle = false;
     let mut interrupt_id: Option<String> = None;
     let mut sigint_at = far;
+    // iopub is one ordered stream: once the status of a later request shows up, everything
+    // the cell printed before it has arrived. Used when the cell's own `idle` is slow, so a
+    // big last output is waited for instead of cut off after a fixed grace.
+    let mut barrier: Option<(String, tokio::time::Instant)> = None;
     loop {
         if replied_at.is_some() && idle {
             break;
         }
-        let idle_deadline = replied_at.map(|t| t + IDLE_AFTER_REPLY).unwrap_or(far);
+        let idle_deadline = match (&barrier, replied_at) {
+            (Some((_, until)), _) => *until,
+            (None, Some(t)) => t + IDLE_AFTER_REPLY,
+            (None, None) => far,
+        };
         tokio::select! {
             biased;
             m = conn.ch.recv() => {
@@ -543,6 +555,13 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
                         sigint_at = far;
                     }
                     continue;
+                }
+                if chan == Chan::Iopub
+                    && m.msg_type == "status"
+                    && barrier.as_ref().is_some_and(|(b, _)| parent == Some(b.as_str()))
+                {
+                    tracing::debug!("iopub barrier passed without the cell's idle status");
+                    break;
                 }
                 if parent != Some(id.as_str()) {
                     continue;
@@ -571,8 +590,14 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
                 return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit };
             }
             _ = sleep_until(idle_deadline) => {
-                tracing::debug!("no idle status after execute_reply; finishing the cell");
-                break;
+                if barrier.is_some() {
+                    tracing::warn!("iopub barrier never arrived; finishing the cell");
+                    break;
+                }
+                match conn.ch.send(Chan::Shell, "kernel_info_request", &KernelInfoRequest {}).await {
+                    Ok(bid) => barrier = Some((bid, tokio::time::Instant::now() + BARRIER_MAX)),
+                    Err(_) => break,
+                }
             }
             _ = sleep_until(sigint_at) => {
                 conn.proc.signal_group(Signal::SIGINT);
