@@ -201,6 +201,8 @@ impl Kernel {
         let mut st = self.state.lock().await;
         if let Some(c) = st.conn.take() {
             c.proc.kill();
+            // SIGKILL cannot be refused; waiting makes "shut down" mean "gone".
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.proc.wait()).await;
         }
         let _ = std::fs::remove_dir_all(self.files.dir());
     }
@@ -216,6 +218,22 @@ impl Kernel {
     pub async fn pid(&self) -> Option<i32> {
         let st = self.state.lock().await;
         st.conn.as_ref().map(|c| c.proc.pid())
+    }
+
+    /// Resolves once the running kernel's end has been observed (at once when none runs);
+    /// tests use it to act after a death deterministically.
+    pub async fn wait_exit(&self) {
+        let watch = {
+            let st = self.state.lock().await;
+            st.conn.as_ref().map(|c| c.proc.exit_watch())
+        };
+        if let Some(mut rx) = watch {
+            while rx.borrow_and_update().is_none() {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 
     async fn ensure_started(&self, st: &mut OwnedMutexGuard<State>) -> Result<(), KernelError> {

@@ -205,6 +205,11 @@ impl KernelProcess {
         *self.exit.borrow()
     }
 
+    /// A handle that resolves the process's end without borrowing it.
+    pub fn exit_watch(&self) -> watch::Receiver<Option<Exit>> {
+        self.exit.clone()
+    }
+
     /// Resolves when the process has ended (at once if it already has).
     pub async fn wait(&self) -> Exit {
         let mut rx = self.exit.clone();
@@ -410,9 +415,15 @@ mod tests {
 
     #[tokio::test]
     async fn signals_reach_the_group() {
-        let (_d, spec) = spec_for("trap 'exit 42' INT; while :; do sleep 0.01; done");
+        // The script says when its trap is in place (a fifo: no polling, no guessed delay).
+        let (d, spec) =
+            spec_for("trap 'exit 42' INT; echo ready > trap_set; while :; do sleep 0.01; done");
+        nix::unistd::mkfifo(&d.path().join("trap_set"), nix::sys::stat::Mode::S_IRWXU).unwrap();
         let p = KernelProcess::spawn(&spec).unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let fifo = d.path().join("trap_set");
+        tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo).unwrap())
+            .await
+            .unwrap();
         p.signal_group(Signal::SIGINT);
         let e = tokio::time::timeout(std::time::Duration::from_secs(5), p.wait())
             .await

@@ -246,16 +246,9 @@ async fn a_dead_kernel_is_restarted_on_the_next_cell() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    for _ in 0..100 {
-        if std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.contains(") Z "))
-            .unwrap_or(true)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(10), k.wait_exit())
+        .await
+        .expect("the kernel's death is observed");
     let r = run(&k, &d, "print('fresh')", 60.0).await;
     assert!(r.text.starts_with("[The IPython kernel was restarted because the previous kernel died (killed by SIGKILL)"), "{:?}", r.text);
     assert!(r.text.ends_with("\nfresh\n"), "{:?}", r.text);
@@ -264,7 +257,6 @@ async fn a_dead_kernel_is_restarted_on_the_next_cell() {
     // shutdown kills it
     let pid = k.pid().await.unwrap();
     k.shutdown().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| s.contains(") Z "))
         .unwrap_or(true);

@@ -128,7 +128,8 @@ async fn killed_shell_is_replaced_and_the_agent_is_told() {
     let pid: i32 = pid.parse().unwrap();
     // SIGKILL from outside while idle.
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The session reaps its shell when it notices the death.
+    gone(pid).await;
     let (c, m) = out(sh.run(req("echo $$")).await);
     assert_eq!(m.exit_code, 0);
     assert_ne!(c, pid.to_string());
@@ -165,9 +166,19 @@ async fn hostile_inputs() {
     let (c, m) = out(sh.run(req("cd / && pwd")).await);
     assert_eq!((c.as_str(), m.working_dir.as_deref()), ("/", Some("/")));
     // Background output after the command ended shows up with the next command.
-    let (c, _) = out(sh.run(req("(sleep 0.2; echo from-bg) &")).await);
+    let flag = dir.path().join("bg-done");
+    let bg = format!("(sleep 0.2; echo from-bg; touch '{}') &", flag.display());
+    let (c, _) = out(sh.run(req(&bg)).await);
     assert!(c.starts_with("[1] "), "{c}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The pty is ordered: once the file exists, "from-bg" precedes anything typed next.
+    let t0 = Instant::now();
+    while !flag.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "background job never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (c, _) = out(sh.run(req("echo next")).await);
     assert!(c.starts_with("from-bg\nnext"), "{c}");
     sh.shutdown().await;
@@ -180,11 +191,7 @@ async fn isolated_run_leaves_no_process() {
     let (c, m) = out(o);
     assert_eq!(m.exit_code, 0);
     let pid: i32 = c.lines().next().unwrap().parse().unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "shell reaped"
-    );
+    gone(pid).await;
     // Nothing of its session still runs (a killed orphan may wait as a zombie for init).
     let alive: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()
@@ -211,4 +218,17 @@ async fn shutdown_during_a_command_is_prompt() {
     let (_, m) = out(running.await.unwrap());
     assert!(t0.elapsed() < Duration::from_secs(3));
     assert_ne!(m.exit_code, 0, "{m:?}");
+}
+
+/// Waits until `pid` has been reaped (no notification exists for another process's end);
+/// fails after 20 s.
+async fn gone(pid: i32) {
+    let t0 = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "process {pid} never reaped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
