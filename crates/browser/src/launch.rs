@@ -155,15 +155,11 @@ impl ChromiumProcess {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        let parent = std::process::id() as libc::pid_t;
+        // Chromium must not outlive the server, even one killed with SIGKILL.
+        // SAFETY: `prepare` only makes async-signal-safe system calls.
         unsafe {
-            cmd.pre_exec(|| {
-                // Chromium must not outlive the server, even one killed with SIGKILL.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+            cmd.pre_exec(move || sandboxd_child::prepare(None, parent));
         }
         let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn {
             path: exe.to_path_buf(),

@@ -280,38 +280,18 @@ fn build_command(spec: &LaunchSpec) -> Command {
         cmd.env(k, v);
     }
     let parent = std::process::id() as libc::pid_t;
-    let creds = spec.run_as.as_ref().filter(|u| u.switch).map(|u| {
-        let groups: Vec<libc::gid_t> = u.groups.clone();
-        (u.uid, u.gid, groups)
-    });
-    // SAFETY: only async-signal-safe system calls run between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if let Some((uid, gid, groups)) = &creds {
-                if libc::setgroups(groups.len() as _, groups.as_ptr()) != 0
-                    || libc::setgid(*gid) != 0
-                    || libc::setuid(*uid) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            // After the credential change, which would clear it.
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                // The server died between fork and prctl.
-                libc::_exit(1);
-            }
-            Ok(())
+    let creds = spec
+        .run_as
+        .as_ref()
+        .filter(|u| u.switch)
+        .map(|u| sandboxd_child::Credentials {
+            uid: u.uid,
+            gid: u.gid,
+            groups: u.groups.clone(),
         });
+    // SAFETY: `prepare` only makes async-signal-safe system calls on data made before the fork.
+    unsafe {
+        cmd.pre_exec(move || sandboxd_child::prepare(creds.as_ref(), parent));
     }
     cmd
 }

@@ -132,13 +132,18 @@ pub(crate) fn spawn_bash(
     cmd.stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(pty.slave));
-    let switch = who
+    let creds = who
         .filter(|w| w.switch)
-        .map(|w| (w.uid.as_raw(), w.gid.as_raw(), w.groups.clone()));
+        .map(|w| sandboxd_child::Credentials {
+            uid: w.uid.as_raw(),
+            gid: w.gid.as_raw(),
+            groups: w.groups.iter().map(|g| g.as_raw()).collect(),
+        });
     let parent = std::process::id() as libc::pid_t;
+    // Spawn only from async tasks (tokio worker threads live as long as the runtime), never
+    // from `spawn_blocking`, whose threads retire and would fire the parent-death signal.
     // SAFETY: the hook runs between fork and exec and only makes async-signal-safe system
-    // calls (setsid, ioctl, setgroups, setgid, setuid, prctl, getppid) on data prepared before
-    // the fork.
+    // calls (setsid, ioctl, then `prepare`'s) on data prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 {
@@ -147,32 +152,7 @@ pub(crate) fn spawn_bash(
             if libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            if let Some((uid, gid, groups)) = &switch {
-                let gids: Vec<libc::gid_t> = groups.iter().map(|g| g.as_raw()).collect();
-                if libc::setgroups(gids.len() as _, gids.as_ptr()) < 0
-                    || libc::setgid(*gid) < 0
-                    || libc::setuid(*uid) < 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            // After the credential change, which would clear it. The signal fires when the
-            // forking *thread* ends: spawn only from async tasks (tokio worker threads live as
-            // long as the runtime), never from `spawn_blocking`, whose threads retire.
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) < 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                return Err(std::io::Error::other("server exited during spawn"));
-            }
-            Ok(())
+            sandboxd_child::prepare(creds.as_ref(), parent)
         });
     }
     let child = cmd
