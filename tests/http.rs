@@ -177,3 +177,43 @@ fn http_surface_end_to_end() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+/// Refusals that leave a body unread say `Connection: close`, so pooling clients do not
+/// reuse a socket the server is closing; answers that read their body keep the connection.
+#[test]
+fn refused_bodies_close_the_connection_openly() {
+    let s = start();
+    let form = multipart::Form::new().part(
+        "file",
+        multipart::Part::bytes(b"x".to_vec()).file_name("x.txt"),
+    );
+    let r = s
+        .http
+        .post(format!("{}/upload_file", s.base))
+        .query(&[("destination", "relative/dir")])
+        .header("X-Session-API-Key", KEY)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.headers().get("connection").unwrap(), "close");
+    let r = s
+        .http
+        .post(format!("{}/execute_action", s.base))
+        .header("X-Session-API-Key", "wrong")
+        .json(&json!({"action": {"action": "read", "args": {"path": "/etc/hostname"}}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(r.headers().get("connection").unwrap(), "close");
+    // A successful action keeps the connection alive, and the server serves on.
+    let r = s
+        .http
+        .post(format!("{}/list_files", s.base))
+        .header("X-Session-API-Key", KEY)
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("connection").is_none());
+}

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod error;
 pub mod execute;
 pub mod info;
+pub mod keepalive;
 pub mod transfer;
 
 /// JSON bodies are parsed in memory; this bounds them while leaving room for a `write` of a
@@ -45,6 +46,9 @@ pub fn router(rt: Arc<Runtime>) -> Router {
             auth::require_key,
         ))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn(
+            keepalive::close_after_refused_body,
+        ))
         .with_state(rt)
 }
 
