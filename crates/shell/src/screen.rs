@@ -268,12 +268,21 @@ impl Screen {
         self.done.split_off(start)
     }
 
+    /// Feeds one line (at most one `\n`, at its end) to the emulator. A bare `\n` also
+    /// returns the carriage, as ONLCR does on a terminal: the pty runs without output
+    /// post-processing (see `spawn`), so the terminal side does the translation.
     fn feed_vt(&mut self, line: &[u8]) {
         if is_complex(line) {
             self.vt_complex = true;
         }
         let vt = self.vt.as_mut().expect("emulator started");
-        vt.process(line);
+        match line {
+            [body @ .., b'\n'] if !body.ends_with(b"\r") => {
+                vt.process(body);
+                vt.process(b"\r\n");
+            }
+            _ => vt.process(line),
+        }
         self.maybe_flush();
     }
 
@@ -507,6 +516,20 @@ mod tests {
             render(&[b"Enter name: ", b"John\r\nHello\r\n"]).text,
             "Enter name: John\nHello"
         );
+    }
+
+    /// The pty has no output post-processing, so lines end in a bare `\n`; both paths
+    /// return the carriage there, as ONLCR would.
+    #[test]
+    fn bare_newlines_act_as_onlcr_on_both_paths() {
+        assert_eq!(render(&[b"one\ntwo\n"]).text, "one\ntwo");
+        assert_eq!(
+            render(&[b"\x1b[31mred\x1b[0m\nnext\x1b[1m!\x1b[0m\nlast\n"]).text,
+            "red\nnext!\nlast"
+        );
+        let r = render(&[b"a 1%\nb 1%\n\x1b[2A\x1b[2Ka 100%\n\x1b[2Kb 100%\n"]);
+        assert_eq!(r.text, "a 100%\nb 100%");
+        assert_eq!(render(&[b"50%\r100%\ndone\n"]).text, "100%\ndone");
     }
 
     #[test]
