@@ -84,7 +84,8 @@ unset PROMPT_COMMAND PS0
 {NS}_eu=${NS}_v
 # Gives the next command the exit status of the previous one.
 {NS}_r() {{ return "${{{NS}_e:-0}}"; }}
-{trigger}PROMPT_COMMAND={NS}_p
+# In a group whose stderr is /dev/null, so set -x does not trace the prompt's plumbing.
+{trigger}PROMPT_COMMAND='{{ {NS}_p; }} 2>/dev/null'
 PS1='${{{NS}_ps1}}'
 PS2=
 bind 'set enable-bracketed-paste off' 2>/dev/null
@@ -102,7 +103,12 @@ esac
 /// expansion touching it; `$?` is the previous command's.
 fn run_code(cmd_file: &Path) -> String {
     let path = cmd_file.display().to_string().replace('\'', r"'\''");
-    format!("builtin mapfile -d '' {NS}_a <'{path}'; {NS}_r && :; builtin eval \"${{{NS}_a[0]-}}\"")
+    // The groups send the xtrace lines of this plumbing to /dev/null (`set -x` shows the
+    // agent's command, not ours); `&& ...` keeps `set -e` from ending the shell when the
+    // previous status is non-zero.
+    format!(
+        "{{ builtin mapfile -d '' {NS}_a <'{path}'; }} 2>/dev/null; {{ {NS}_r; }} 2>/dev/null && {{ :; }} 2>/dev/null; builtin eval \"${{{NS}_a[0]-}}\""
+    )
 }
 
 /// Definitions that make [`TRIGGER`] run the stored command: an alias, so the `eval` happens

@@ -232,3 +232,25 @@ async fn gone(pid: i32) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Under `set -x` the trace shows the agent's command, not the prompt's or the trigger's
+/// plumbing, and `$?` still reaches the next command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xtrace_shows_the_command_not_the_plumbing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sh = Shell::start(opts(dir.path())).await.unwrap();
+    let (c, _) = out(sh.run(req("set -x")).await);
+    assert_eq!(c, "");
+    let (c, m) = out(sh.run(req("echo hi")).await);
+    assert_eq!(m.exit_code, 0);
+    assert!(c.ends_with("+ echo hi\nhi"), "{c}");
+    assert!(!c.contains("__sbx") && !c.contains("PS1"), "{c}");
+    let (_, m) = out(sh.run(req("false")).await);
+    assert_eq!(m.exit_code, 1);
+    let (c, _) = out(sh.run(req("echo $?")).await);
+    assert!(c.ends_with("+ echo 1\n1"), "{c}");
+    out(sh.run(req("set +x")).await);
+    let (c, _) = out(sh.run(req("echo plain")).await);
+    assert_eq!(c, "plain");
+    sh.shutdown().await;
+}
