@@ -57,6 +57,9 @@ pub struct Screen {
     /// The emulator saw sequences that may write away from the cursor row (cursor movement,
     /// scroll regions, ...): flushing then needs a full check of the rows below the cursor.
     vt_complex: bool,
+    /// The emulator holds the last settled lines above its content (replayed), so cursor
+    /// movement can reach them.
+    vt_history: bool,
     /// Output was dropped.
     dropped: bool,
 }
@@ -78,6 +81,7 @@ impl Screen {
             vt: None,
             vt_active: false,
             vt_complex: false,
+            vt_history: false,
             dropped: false,
         }
     }
@@ -100,6 +104,7 @@ impl Screen {
         }
         self.vt_active = false;
         self.vt_complex = false;
+        self.vt_history = false;
         self.dropped = false;
     }
 
@@ -230,10 +235,11 @@ impl Screen {
     /// displays move up a few lines and rewrite them).
     fn start_vt(&mut self, replay: bool) {
         let replayed = if replay {
-            self.take_last_lines()
+            self.take_last_lines(REPLAY_LINES)
         } else {
             Vec::new()
         };
+        self.vt_history = replay;
         let vt = self
             .vt
             .get_or_insert_with(|| vt100::Parser::new(ROWS, COLS, 0));
@@ -252,11 +258,11 @@ impl Screen {
         }
     }
 
-    /// Removes and returns up to [`REPLAY_LINES`] short lines from the end of `done`.
-    fn take_last_lines(&mut self) -> Vec<u8> {
+    /// Removes and returns up to `max` short lines from the end of `done`.
+    fn take_last_lines(&mut self, max: usize) -> Vec<u8> {
         let mut start = self.done.len();
         let mut taken = 0;
-        while taken < REPLAY_LINES && start > 0 {
+        while taken < max && start > 0 {
             let prev = memchr::memrchr(b'\n', &self.done[..start - 1]).map_or(0, |p| p + 1);
             if start - prev > usize::from(COLS) {
                 break;
@@ -273,6 +279,9 @@ impl Screen {
     /// post-processing (see `spawn`), so the terminal side does the translation.
     fn feed_vt(&mut self, line: &[u8]) {
         if is_complex(line) {
+            if !self.vt_history {
+                self.add_history();
+            }
             self.vt_complex = true;
         }
         let vt = self.vt.as_mut().expect("emulator started");
@@ -284,6 +293,56 @@ impl Screen {
             _ => vt.process(line),
         }
         self.maybe_flush();
+    }
+
+    /// The emulator was started for a plain partial line (colours only) and now meets cursor
+    /// movement: rebuilds it with the last settled lines above its content, the cursor where
+    /// it was, so a redraw that moves up lands on them. Attributes are not kept; the
+    /// rendering ignores them anyway.
+    fn add_history(&mut self) {
+        self.vt_history = true;
+        let Some(vt) = self.vt.as_ref() else { return };
+        let screen = vt.screen();
+        let (row, col) = screen.cursor_position();
+        let last = (row..ROWS)
+            .rev()
+            .find(|&r| !row_is_empty(screen, r))
+            .unwrap_or(row)
+            .max(row);
+        let mut rows = Vec::with_capacity(usize::from(last) + 1);
+        for (r, text) in screen.rows(0, COLS).take(usize::from(last) + 1).enumerate() {
+            rows.push((text, screen.row_wrapped(r as u16)));
+        }
+        // Room for history without scrolling the emulator (scrolled-off rows are lost).
+        let room = usize::from(ROWS - 1).saturating_sub(rows.len());
+        let history = self.take_last_lines(REPLAY_LINES.min(room));
+        if history.is_empty() {
+            return;
+        }
+        let n_history = memchr::memchr_iter(b'\n', &history).count();
+        let mut bytes = Vec::with_capacity(history.len() + rows.len() * 8 + 32);
+        bytes.extend_from_slice(b"\x1b[H\x1b[2J");
+        for line in history.split_inclusive(|&b| b == b'\n') {
+            bytes.extend_from_slice(&line[..line.len() - 1]);
+            bytes.extend_from_slice(b"\r\n");
+        }
+        let n_rows = rows.len();
+        for (i, (text, wrapped)) in rows.into_iter().enumerate() {
+            if wrapped {
+                // Full width: the next row's first character wraps onto it, as before.
+                bytes.extend_from_slice(text.as_bytes());
+            } else {
+                bytes.extend_from_slice(text.trim_end().as_bytes());
+                if i + 1 < n_rows {
+                    bytes.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+        bytes.extend_from_slice(
+            format!("\x1b[{};{}H", n_history + usize::from(row) + 1, col + 1).as_bytes(),
+        );
+        let vt = self.vt.as_mut().expect("emulator started");
+        vt.process(&bytes);
     }
 
     /// Moves the rows above the cursor into `done` when nothing can come back to them
@@ -318,6 +377,7 @@ impl Screen {
         }
         self.vt_active = false;
         self.vt_complex = false;
+        self.vt_history = false;
         for line in lines {
             self.push_done_text(&line);
         }
@@ -530,6 +590,21 @@ mod tests {
         let r = render(&[b"a 1%\nb 1%\n\x1b[2A\x1b[2Ka 100%\n\x1b[2Kb 100%\n"]);
         assert_eq!(r.text, "a 100%\nb 100%");
         assert_eq!(render(&[b"50%\r100%\ndone\n"]).text, "100%\ndone");
+    }
+
+    /// A coloured partial line starts the emulator without history; a later cursor-up must
+    /// still reach the settled lines above it (multi-bar progress displays do this).
+    #[test]
+    fn cursor_up_from_a_coloured_partial_line_reaches_settled_lines() {
+        let r = render(&[
+            b"head\na 1%\n",
+            b"\x1b[32mb 1%\x1b[0m",
+            b"\r\x1b[1A\x1b[2Ka 100%\n\x1b[2K\x1b[32mb 100%\x1b[0m\n",
+        ]);
+        assert_eq!(r.text, "head\na 100%\nb 100%");
+        // The cursor stays where the program left it: an overwrite mid-line keeps the rest.
+        let r = render(&[b"x\n", b"\x1b[1mabcdef\x1b[0m", b"\x1b[3D\x1b[1AZ\n"]);
+        assert_eq!(r.text, "x  Z\nabcdef");
     }
 
     #[test]
