@@ -83,12 +83,20 @@ async fn shape(
         }
         _ => None,
     };
-    Observation::Browse(Box::new(to_protocol(
-        obs,
-        trigger,
-        return_axtree,
-        screenshot_path,
-    )))
+    // Off the async workers: the agent text and the set-of-marks image are CPU work.
+    let trigger = trigger.to_string();
+    let url = obs.url.clone();
+    match tokio::task::spawn_blocking(move || {
+        to_protocol(obs, &trigger, return_axtree, screenshot_path)
+    })
+    .await
+    {
+        Ok(out) => Observation::Browse(Box::new(out)),
+        Err(e) => {
+            tracing::warn!(error = %e, url = %url, "shaping the browse observation failed");
+            Observation::error(format!("Browser observation could not be built: {e}"))
+        }
+    }
 }
 
 /// Maps a browser result to the wire observation for the client that asked.
@@ -132,12 +140,28 @@ pub fn to_protocol(
     }
     out.latest = Some(LatestBrowseExtras {
         screenshot_path,
-        // No set-of-marks overlay is drawn; the client then shows the plain screenshot.
-        set_of_marks: String::new(),
+        // The screenshot with the marked elements outlined and labelled, as the reference's
+        // `overlay_som`; "" when there is no screenshot or it cannot be decoded.
+        set_of_marks: set_of_marks(&obs),
         goal_image_urls: Vec::new(),
         filter_visible_only: false,
     });
     out
+}
+
+/// The `data:` PNG of the set-of-marks overlay, or "" (no screenshot, or it is unreadable).
+/// CPU work of a few milliseconds: call it off the async workers.
+fn set_of_marks(obs: &BrowserObservation) -> String {
+    if obs.screenshot.is_empty() {
+        return String::new();
+    }
+    match sandboxd_browser::marks::overlay(&obs.screenshot, &obs.extra_element_properties) {
+        Ok(png) => format!("data:image/png;base64,{png}"),
+        Err(e) => {
+            tracing::debug!(error = %e, "no set-of-marks image");
+            String::new()
+        }
+    }
 }
 
 /// The latest reference's `get_agent_obs_text`.
@@ -236,11 +260,14 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    /// A 32×24 light-grey RGB PNG.
+    const SHOT: &str = "iVBORw0KGgoAAAANSUhEUgAAACAAAAAYCAIAAAAUMWhjAAAAIklEQVR42mN4RmPAMGrBqAWjFoxaMGrBqAWjFoxaMDQsAAA4shZ5h3YeiAAAAABJRU5ErkJggg==";
+
     fn page() -> BrowserObservation {
         BrowserObservation {
             content: "# Hello".into(),
             url: "http://127.0.0.1:1/".into(),
-            screenshot: "iVBORw0KGgo=".into(),
+            screenshot: SHOT.into(),
             open_pages_urls: vec!["http://127.0.0.1:1/".into()],
             active_page_index: 0,
             dom_object: json!({"documents": [], "strings": []}),
@@ -288,7 +315,7 @@ mod tests {
             ]
         );
         assert_eq!(json["content"], "# Hello");
-        assert_eq!(json["extras"]["screenshot"], "iVBORw0KGgo=");
+        assert_eq!(json["extras"]["screenshot"], SHOT);
         assert_eq!(json["extras"]["focused_element_bid"], "0");
         assert_eq!(
             json["extras"]["axtree_object"]["nodes"][0]["browsergym_id"],
@@ -307,8 +334,25 @@ mod tests {
         ));
         let ex = &json["extras"];
         assert_eq!(ex.as_object().unwrap().len(), 16);
-        assert_eq!(ex["screenshot"], "data:image/png;base64,iVBORw0KGgo=");
+        assert_eq!(ex["screenshot"], format!("data:image/png;base64,{SHOT}"));
         assert_eq!(ex["screenshot_path"], "/w/s.png");
+        // The set-of-marks image is a PNG data URL, even with nothing marked...
+        let unmarked = ex["set_of_marks"].as_str().unwrap();
+        assert!(unmarked.starts_with("data:image/png;base64,"), "{unmarked}");
+        // ...and the marks are drawn from the properties, even though they are stripped.
+        let mut marked = page();
+        marked.extra_element_properties["0"]["set_of_marks"] = json!(true);
+        marked.extra_element_properties["0"]["bbox"] = json!([4, 8, 20, 10]);
+        let json_marked = extras(to_protocol(marked, "browse_interactive", Some(false), None));
+        assert_eq!(json_marked["extras"]["extra_element_properties"], json!({}));
+        let marked = json_marked["extras"]["set_of_marks"].as_str().unwrap();
+        assert!(marked.starts_with("data:image/png;base64,"), "{marked}");
+        assert_ne!(marked, unmarked);
+        // No screenshot, or an unreadable one: no image.
+        let mut blank = page();
+        blank.screenshot = "iVBORw0KGgo=".into();
+        let json_blank = extras(to_protocol(blank, "browse", Some(true), None));
+        assert_eq!(json_blank["extras"]["set_of_marks"], "");
         assert_eq!(ex["axtree_object"], json!({}));
         assert_eq!(ex["dom_object"], json!({}));
         let content = json["content"].as_str().unwrap();

@@ -6,6 +6,7 @@
 //! [`actions`] (function semantics) on a [`session`] (one browser: tabs, input, waits) →
 //! [`observe`] (observation extraction) with [`text`] (Markdown and AX-tree text).
 //! [`launch`] owns the process, [`cdp`] the raw protocol calls, [`js`] the page scripts.
+//! [`marks`] draws the set-of-marks image (pure pixels, no browser).
 //!
 //! The crate never depends on the server crate; the server maps [`BrowserObservation`] to
 //! its protocol types.
@@ -15,6 +16,7 @@ pub mod cdp;
 pub mod js;
 pub mod keys;
 pub mod launch;
+pub mod marks;
 pub mod nav;
 pub mod observe;
 pub mod parser;
