@@ -160,6 +160,17 @@ impl OutputAssembler {
             let keep =
                 floor_char_boundary(&self.tail, self.tail.len().saturating_sub(self.tail_cap));
             let omitted = truncated + keep as u64;
+            if omitted == 0 {
+                // Only just over the head: everything is still here, so no note (the
+                // kernel-side limiter's own note and tail can land here).
+                text.push_str(&strip_sgr(&self.tail));
+                return Assembled {
+                    text,
+                    image_urls: self.images,
+                    empty: false,
+                    truncated_bytes: 0,
+                };
+            }
             text.push_str(&truncation_note(omitted, self.total));
             text.push_str(&strip_sgr(&self.tail[keep..]));
             return Assembled {
@@ -311,6 +322,20 @@ mod tests {
         assert_eq!(strip_sgr("a\x1b[2Kb\x1b[31mc\x1b[m"), "a\x1b[2Kbc");
         assert_eq!(strip_sgr("é\x1b[0m€"), "é€");
         assert_eq!(strip_sgr("\x1b["), "\x1b[");
+    }
+
+    /// Output only a little over the head, with nothing dropped, comes back whole and
+    /// without a "0 bytes omitted" note.
+    #[test]
+    fn just_over_the_head_keeps_everything_without_a_note() {
+        let mut a = OutputAssembler::new(1600);
+        let head = "h".repeat(1500);
+        a.stream(&json!({"name": "stdout", "text": head}));
+        a.stream(&json!({"name": "stdout", "text": "tail-end\n"}));
+        let out = a.finish();
+        assert_eq!(out.text, format!("{head}tail-end\n"));
+        assert_eq!(out.truncated_bytes, 0);
+        assert!(!out.text.contains("Output truncated"));
     }
 
     #[test]
