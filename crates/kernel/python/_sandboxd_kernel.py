@@ -6,6 +6,7 @@ memory grow with what a cell prints. Must never change what a cell under the bou
 """
 
 import collections
+import functools
 import sys
 import threading
 
@@ -97,9 +98,54 @@ def limit_output(head, tail):
         pass
 
 
+def _unshadow_writes():
+    """Drop per-instance `write` attributes that hide the class's (limited) one.
+
+    IPython 9 tees cell output into its history by setting `stream.write` on the instance for
+    the duration of a cell and then restoring the bound method it found; restored after the
+    cell that installed the limiter, that is the *unlimited* original, shadowing the class
+    attribute from then on.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            w = vars(stream).get("write")
+        except TypeError:
+            continue
+        if w is not None and getattr(w, "__self__", None) is stream:
+            del vars(stream)["write"]
+
+
+def _forget_tee_history(ip):
+    """IPython 9 also keeps every write of a cell in `history_manager.outputs`, keyed by an
+    execution count that never advances here (store_history=False): without this the kernel
+    would hold all output of the session."""
+    outputs = getattr(getattr(ip, "history_manager", None), "outputs", None)
+    if outputs is not None:
+        try:
+            outputs.clear()
+        except Exception:
+            pass
+
+
+def _guard_run_cell(ip):
+    if getattr(ip, "_sandboxd_guarded", False):
+        return
+    original = ip.run_cell
+
+    @functools.wraps(original)
+    def run_cell(*args, **kwargs):
+        _unshadow_writes()
+        _forget_tee_history(ip)
+        return original(*args, **kwargs)
+
+    ip.run_cell = run_cell
+    ip._sandboxd_guarded = True
+
+
 def setup(head, tail):
     """Everything the bootstrap cell needs that must not touch the user's namespace."""
     ip = get_ipython()  # noqa: F821
+    _guard_run_cell(ip)
     try:
         # Tracebacks without colour codes, as the reference's kernel init does.
         ip.run_line_magic("colors", "nocolor")
