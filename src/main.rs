@@ -27,6 +27,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // Before the runtime starts threads: the guardian is forked from a single-threaded process.
+    if let Err(e) = sandboxd_child::guard::start() {
+        tracing::warn!(error = %e, "no guardian: children's descendants may outlive a killed server");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -217,3 +217,37 @@ fn refused_bodies_close_the_connection_openly() {
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.headers().get("connection").is_none());
 }
+
+/// A server killed with SIGKILL cannot clean up; its guardian kills what the shell started
+/// (a background job, which outlives bash itself), so nothing of the session lives on.
+#[test]
+fn a_killed_server_leaves_no_descendants() {
+    let mut s = start();
+    let r = s.action(json!({"action": "run", "args": {
+        "command": "nohup sleep 1000 > /dev/null 2>&1 & echo $!", "blocking": true, "timeout": 30}}));
+    let content = r["content"].as_str().unwrap();
+    let pid: i32 = content
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .expect(content);
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|st| !st[st.rfind(')').unwrap() + 2..].starts_with('Z'))
+            .unwrap_or(false)
+    };
+    assert!(alive(pid));
+    s.child.kill().unwrap(); // SIGKILL
+    s.child.wait().unwrap();
+    // No notification exists for an unrelated process's end: poll, bounded.
+    let t0 = std::time::Instant::now();
+    while alive(pid) {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "background job {pid} outlived the killed server"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -166,6 +166,9 @@ impl ChromiumProcess {
             source,
         })?;
         let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+        if pgid > 1 {
+            sandboxd_child::guard::watch_group(pgid);
+        }
         let stderr = child.stderr.take().expect("stderr is piped");
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
         let (url_tx, url_rx) = tokio::sync::oneshot::channel();

@@ -9,9 +9,12 @@
 //! * death with the server (`PR_SET_PDEATHSIG`), even a server killed with SIGKILL.
 //!
 //! [`prepare`] runs in the forked child: it only makes async-signal-safe system calls on data
-//! prepared before the fork.
+//! prepared before the fork. [`guard`] covers what `PR_SET_PDEATHSIG` cannot: the children's
+//! own descendants, when the server dies without cleaning up.
 
 use std::io;
+
+pub mod guard;
 
 /// The user a child runs as, when it is not the server's own.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -136,6 +136,8 @@ impl KernelProcess {
                     }
                 };
                 let pid = child.id() as i32;
+                // The kernel leads its own process group (`process_group(0)`).
+                sandboxd_child::guard::watch_group(pid);
                 let _ = pid_tx.send(Ok(pid));
                 let reader = child.stderr.take().map(|mut err| {
                     std::thread::Builder::new()

@@ -166,6 +166,8 @@ pub(crate) fn spawn_bash(
     let pid = child
         .id()
         .ok_or_else(|| ShellError::Spawn("bash exited at once".into()))? as i32;
+    // bash leads its own session: its jobs stay in it unless they leave on purpose.
+    sandboxd_child::guard::watch_session(pid);
     set_nonblocking(&pty.master)?;
     Ok(Spawned {
         master: pty.master,
