@@ -8,160 +8,26 @@
 //!
 //! Like BrowserGym's non-strict parser, text between calls is skipped, `#` comments are
 //! ignored, and a call is recognised wherever an identifier is followed by a parenthesised
-//! list of literals.
+//! list of literals. The literals themselves are read by `sandboxd-pyliteral` in the
+//! narrower dialect of BrowserGym's grammar (`ACTION_LITERALS`); the rule that dict keys
+//! are strings is checked here, on the parsed value.
 
-use std::fmt;
+use sandboxd_pyliteral::{parse_literal_at, Grammar, MAX_DEPTH};
 
-/// A Python literal as accepted by the action language.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PyValue {
-    /// `'text'`, `"text"`, `'''text'''`, `"""text"""`.
-    Str(String),
-    /// An integer literal (optionally signed).
-    Int(i64),
-    /// A real literal (optionally signed, with fraction or exponent).
-    Float(f64),
-    /// `True` / `False`.
-    Bool(bool),
-    /// `None`.
-    None,
-    /// `[a, b]`.
-    List(Vec<PyValue>),
-    /// `(a, b)`.
-    Tuple(Vec<PyValue>),
-    /// `{"k": v}` (string keys only, as BrowserGym's grammar).
-    Dict(Vec<(String, PyValue)>),
-}
+pub use sandboxd_pyliteral::PyValue;
 
-impl PyValue {
-    /// The Python type name, for `TypeError`/`ValueError` texts.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            PyValue::Str(_) => "str",
-            PyValue::Int(_) => "int",
-            PyValue::Float(_) => "float",
-            PyValue::Bool(_) => "bool",
-            PyValue::None => "NoneType",
-            PyValue::List(_) => "list",
-            PyValue::Tuple(_) => "tuple",
-            PyValue::Dict(_) => "dict",
-        }
-    }
-
-    /// Numeric value of an int, float or bool (Python's numeric tower).
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            PyValue::Int(i) => Some(*i as f64),
-            PyValue::Float(f) => Some(*f),
-            PyValue::Bool(b) => Some(f64::from(u8::from(*b))),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for PyValue {
-    /// Python `repr()` of the value.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn seq(f: &mut fmt::Formatter<'_>, items: &[PyValue]) -> fmt::Result {
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                write!(f, "{v}")?;
-            }
-            Ok(())
-        }
-        match self {
-            PyValue::Str(s) => f.write_str(&py_repr_str(s)),
-            PyValue::Int(i) => write!(f, "{i}"),
-            PyValue::Float(x) => f.write_str(&py_repr_float(*x)),
-            PyValue::Bool(true) => f.write_str("True"),
-            PyValue::Bool(false) => f.write_str("False"),
-            PyValue::None => f.write_str("None"),
-            PyValue::List(items) => {
-                f.write_str("[")?;
-                seq(f, items)?;
-                f.write_str("]")
-            }
-            PyValue::Tuple(items) => {
-                f.write_str("(")?;
-                seq(f, items)?;
-                if items.len() == 1 {
-                    f.write_str(",")?;
-                }
-                f.write_str(")")
-            }
-            PyValue::Dict(items) => {
-                f.write_str("{")?;
-                for (i, (k, v)) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{}: {v}", py_repr_str(k))?;
-                }
-                f.write_str("}")
-            }
-        }
-    }
-}
-
-/// Python `repr()` of a float (`1.0`, `0.5`, `1e+20`, `inf`).
-pub fn py_repr_float(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    if x == x.trunc() && x.abs() < 1e16 {
-        return format!("{x:.1}");
-    }
-    let s = format!("{x}");
-    if x.abs() >= 1e16 || (x != 0.0 && x.abs() < 1e-4) {
-        let e = format!("{x:e}");
-        // Rust writes `1e20`/`1.5e-7`; Python writes `1e+20`/`1.5e-07`.
-        if let Some((m, exp)) = e.split_once('e') {
-            let (sign, digits) = match exp.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', exp),
-            };
-            return format!("{m}e{sign}{digits:0>2}");
-        }
-    }
-    s
-}
-
-/// Python `repr()` of a string: single quotes unless the text contains `'` and no `"`.
-pub fn py_repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if (0x80..0xa0).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+/// The literal dialect of BrowserGym's action grammar: plain quoted strings (no prefixes,
+/// no implicit concatenation, lenient escapes), decimal numbers with an attached sign,
+/// `(x)` as a one-item tuple and dict items kept as written. Nesting is capped like the
+/// editor's literals: unbounded recursion let one deep action text abort the server.
+const ACTION_LITERALS: Grammar = Grammar {
+    skip: skip_ignorable,
+    python_strings: false,
+    python_numbers: false,
+    bare_parens_group: false,
+    merge_duplicate_keys: false,
+    max_depth: MAX_DEPTH,
+};
 
 /// One call found in the action text.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,16 +50,15 @@ pub enum ParseError {
 
 /// Extracts every call of the action text, in order.
 pub fn parse_actions(text: &str) -> Result<Vec<Call>, ParseError> {
-    let chars: Vec<char> = text.chars().collect();
     let mut calls = Vec::new();
     let mut pos = 0;
-    while pos < chars.len() {
-        let start = skip_ignorable(&chars, pos);
-        if start >= chars.len() {
+    while pos < text.len() {
+        let start = skip_ignorable(text, pos);
+        let Some(first) = text[start..].chars().next() else {
             break;
-        }
+        };
         let mut p = Parser {
-            s: &chars,
+            s: text,
             pos: start,
         };
         match p.call() {
@@ -201,7 +66,8 @@ pub fn parse_actions(text: &str) -> Result<Vec<Call>, ParseError> {
                 calls.push(call);
                 pos = p.pos;
             }
-            None => pos = start + 1,
+            // Not a call here: retry one character further, as pyparsing's scan does.
+            None => pos = start + first.len_utf8(),
         }
     }
     if calls.is_empty() {
@@ -210,30 +76,39 @@ pub fn parse_actions(text: &str) -> Result<Vec<Call>, ParseError> {
     Ok(calls)
 }
 
-/// Skips whitespace and `#` comments (pyparsing's default pre-parse for this grammar).
-fn skip_ignorable(s: &[char], mut pos: usize) -> usize {
+/// Skips whitespace and `#` comments (pyparsing's default pre-parse for this grammar) from
+/// byte offset `pos`; returns the offset of the next token.
+fn skip_ignorable(s: &str, mut pos: usize) -> usize {
     loop {
-        while pos < s.len() && s[pos].is_whitespace() {
-            pos += 1;
+        let rest = &s[pos..];
+        let trimmed = rest.trim_start();
+        pos += rest.len() - trimmed.len();
+        if !trimmed.starts_with('#') {
+            return pos;
         }
-        if pos < s.len() && s[pos] == '#' {
-            while pos < s.len() && s[pos] != '\n' {
-                pos += 1;
-            }
-            continue;
-        }
-        return pos;
+        pos += trimmed.find('\n').unwrap_or(trimmed.len());
+    }
+}
+
+/// BrowserGym's grammar allows only string keys in a dict argument, at any depth.
+fn string_keys_only(v: &PyValue) -> bool {
+    match v {
+        PyValue::Dict(items) => items
+            .iter()
+            .all(|(k, v)| matches!(k, PyValue::Str(_)) && string_keys_only(v)),
+        PyValue::List(items) | PyValue::Tuple(items) => items.iter().all(string_keys_only),
+        _ => true,
     }
 }
 
 struct Parser<'a> {
-    s: &'a [char],
+    s: &'a str,
     pos: usize,
 }
 
 impl Parser<'_> {
     fn peek(&self) -> Option<char> {
-        self.s.get(self.pos).copied()
+        self.s[self.pos..].chars().next()
     }
 
     fn skip(&mut self) {
@@ -243,7 +118,7 @@ impl Parser<'_> {
     fn eat(&mut self, c: char) -> bool {
         self.skip();
         if self.peek() == Some(c) {
-            self.pos += 1;
+            self.pos += c.len_utf8();
             true
         } else {
             false
@@ -254,13 +129,13 @@ impl Parser<'_> {
         self.skip();
         let start = self.pos;
         match self.peek() {
-            Some(c) if c == '_' || c.is_alphabetic() => self.pos += 1,
+            Some(c) if c == '_' || c.is_alphabetic() => self.pos += c.len_utf8(),
             _ => return None,
         }
-        while matches!(self.peek(), Some(c) if c == '_' || c.is_alphanumeric()) {
-            self.pos += 1;
+        while let Some(c) = self.peek().filter(|c| *c == '_' || c.is_alphanumeric()) {
+            self.pos += c.len_utf8();
         }
-        Some(self.s[start..self.pos].iter().collect())
+        Some(self.s[start..self.pos].to_owned())
     }
 
     fn call(&mut self) -> Option<Call> {
@@ -306,201 +181,12 @@ impl Parser<'_> {
     }
 
     fn element(&mut self) -> Option<PyValue> {
-        self.skip();
-        let c = self.peek()?;
-        match c {
-            '"' | '\'' => self.string().map(PyValue::Str),
-            '[' => {
-                self.pos += 1;
-                self.items(']').map(PyValue::List)
-            }
-            '(' => {
-                self.pos += 1;
-                self.items(')').map(PyValue::Tuple)
-            }
-            '{' => {
-                self.pos += 1;
-                self.dict()
-            }
-            c if c == '-' || c == '+' || c == '.' || c.is_ascii_digit() => self.number(),
-            _ => {
-                let save = self.pos;
-                let word = self.identifier()?;
-                match word.as_str() {
-                    "True" => Some(PyValue::Bool(true)),
-                    "False" => Some(PyValue::Bool(false)),
-                    "None" => Some(PyValue::None),
-                    _ => {
-                        self.pos = save;
-                        None
-                    }
-                }
-            }
-        }
-    }
-
-    fn items(&mut self, close: char) -> Option<Vec<PyValue>> {
-        let mut out = Vec::new();
-        loop {
-            if self.eat(close) {
-                return Some(out);
-            }
-            out.push(self.element()?);
-            if self.eat(',') {
-                continue;
-            }
-            if self.eat(close) {
-                return Some(out);
-            }
+        let (value, end) = parse_literal_at(self.s, self.pos, &ACTION_LITERALS).ok()?;
+        if !string_keys_only(&value) {
             return None;
         }
-    }
-
-    fn dict(&mut self) -> Option<PyValue> {
-        let mut out = Vec::new();
-        loop {
-            if self.eat('}') {
-                return Some(PyValue::Dict(out));
-            }
-            self.skip();
-            let key = self.string()?;
-            if !self.eat(':') {
-                return None;
-            }
-            let value = self.element()?;
-            out.push((key, value));
-            if self.eat(',') {
-                continue;
-            }
-            if self.eat('}') {
-                return Some(PyValue::Dict(out));
-            }
-            return None;
-        }
-    }
-
-    fn number(&mut self) -> Option<PyValue> {
-        let start = self.pos;
-        let s = self.s;
-        let mut p = self.pos;
-        if matches!(s.get(p), Some('-') | Some('+')) {
-            p += 1;
-        }
-        let int_start = p;
-        while matches!(s.get(p), Some(c) if c.is_ascii_digit()) {
-            p += 1;
-        }
-        let mut is_float = false;
-        let mut digits = p - int_start;
-        if s.get(p) == Some(&'.') {
-            let frac_start = p + 1;
-            let mut q = frac_start;
-            while matches!(s.get(q), Some(c) if c.is_ascii_digit()) {
-                q += 1;
-            }
-            digits += q - frac_start;
-            if digits > 0 {
-                is_float = true;
-                p = q;
-            }
-        }
-        if digits == 0 {
-            return None;
-        }
-        if matches!(s.get(p), Some('e') | Some('E')) {
-            let mut q = p + 1;
-            if matches!(s.get(q), Some('-') | Some('+')) {
-                q += 1;
-            }
-            let exp_start = q;
-            while matches!(s.get(q), Some(c) if c.is_ascii_digit()) {
-                q += 1;
-            }
-            if q > exp_start {
-                is_float = true;
-                p = q;
-            }
-        }
-        let text: String = s[start..p].iter().collect();
-        self.pos = p;
-        if is_float {
-            text.parse::<f64>().ok().map(PyValue::Float)
-        } else {
-            match text.parse::<i64>() {
-                Ok(i) => Some(PyValue::Int(i)),
-                // Beyond i64: Python keeps an int; a float is the closest we carry.
-                Err(_) => text.parse::<f64>().ok().map(PyValue::Float),
-            }
-        }
-    }
-
-    /// A quoted string (single, double or triple quotes) with Python escapes.
-    fn string(&mut self) -> Option<String> {
-        let s = self.s;
-        let q = *s.get(self.pos)?;
-        if q != '"' && q != '\'' {
-            return None;
-        }
-        let triple = s.get(self.pos + 1) == Some(&q) && s.get(self.pos + 2) == Some(&q);
-        let mut p = self.pos + if triple { 3 } else { 1 };
-        let mut out = String::new();
-        loop {
-            let c = *s.get(p)?;
-            if c == q {
-                if !triple {
-                    self.pos = p + 1;
-                    return Some(out);
-                }
-                if s.get(p + 1) == Some(&q) && s.get(p + 2) == Some(&q) {
-                    self.pos = p + 3;
-                    return Some(out);
-                }
-                out.push(c);
-                p += 1;
-                continue;
-            }
-            if c == '\\' {
-                let e = *s.get(p + 1)?;
-                p += 2;
-                match e {
-                    'n' => out.push('\n'),
-                    't' => out.push('\t'),
-                    'r' => out.push('\r'),
-                    '0' => out.push('\0'),
-                    'a' => out.push('\x07'),
-                    'b' => out.push('\x08'),
-                    'f' => out.push('\x0c'),
-                    'v' => out.push('\x0b'),
-                    '\n' => {}
-                    'x' | 'u' | 'U' => {
-                        let n = match e {
-                            'x' => 2,
-                            'u' => 4,
-                            _ => 8,
-                        };
-                        let hex: String = s.get(p..p + n)?.iter().collect();
-                        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-                            Some(ch) => {
-                                out.push(ch);
-                                p += n;
-                            }
-                            None => {
-                                out.push('\\');
-                                out.push(e);
-                            }
-                        }
-                    }
-                    e if e == '\\' || e == '\'' || e == '"' => out.push(e),
-                    other => {
-                        out.push('\\');
-                        out.push(other);
-                    }
-                }
-                continue;
-            }
-            out.push(c);
-            p += 1;
-        }
+        self.pos = end;
+        Some(value)
     }
 }
 
@@ -615,6 +301,14 @@ mod tests {
     #[test]
     fn positional_after_keyword_is_not_a_call() {
         assert!(parse_actions("click(button='left', '1')").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_empty_action_not_a_crash() {
+        let ok = format!("f({}{})", "[".repeat(100), "]".repeat(100));
+        assert!(parse_actions(&ok).is_ok());
+        let deep = format!("f({}{})", "[".repeat(5000), "]".repeat(5000));
+        assert_eq!(parse_actions(&deep), Err(ParseError::Empty));
     }
 
     #[test]

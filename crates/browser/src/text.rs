@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::parser::{py_repr_float, py_repr_str};
+use sandboxd_pyliteral::{float_repr as py_repr_float, str_repr_escaping};
 
 fn escape_text(s: &str, out: &mut String) {
     for c in s.chars() {
@@ -252,6 +252,13 @@ const IGNORED_PROPERTIES: &[&str] = &[
     "invalid",
     "focusable",
 ];
+
+/// Python `repr()` of a string as the AX text has always been rendered: only C0/C1 controls
+/// and DEL are escaped. Narrower than Python's `str.isprintable()` rule (which also escapes
+/// e.g. U+00A0), and kept so because clients already receive this text.
+fn py_repr_str(s: &str) -> String {
+    str_repr_escaping(s, |c| matches!(u32::from(c), 0..=0x1f | 0x7f..=0x9f))
+}
 
 /// Python `repr()` of a JSON value as BrowserGym prints AX property values.
 fn py_repr(v: &Value) -> String {

@@ -1,11 +1,12 @@
 //! sandboxd's native OH_ACI file editor (`str_replace_editor`), serving both OpenHands client
-//! generations (`spec/editor.md`, `spec/compat-latest.md` §A2–A3), and the safe Python
-//! dict-literal parser that lets the 0.20 client's `print(file_editor(**{...}))` cells run
-//! without a kernel.
+//! generations (`spec/editor.md`, `spec/compat-latest.md` §A2–A3), and the recognition of
+//! the 0.20 client's `print(file_editor(**{...}))` cells so they run without a kernel.
 //!
-//! Owns: editor semantics, texts, undo history, diffs, atomic file writes, the literal
-//! parser and the `<oh_aci_output_…>` framing. Must never: depend on the server crate or
-//! evaluate code. Observation shapes are built by the server (`src/actions/edit.rs`).
+//! Owns: editor semantics, texts, undo history, diffs, atomic file writes, the editor-call
+//! form and its argument binding, and the `<oh_aci_output_…>` framing. The Python literal
+//! layer (values, parser, `repr`) is `sandboxd-pyliteral`'s, re-exported from [`pyliteral`].
+//! Must never: depend on the server crate or evaluate code. Observation shapes are built by
+//! the server (`src/actions/edit.rs`).
 
 #![warn(missing_docs)]
 
