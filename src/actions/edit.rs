@@ -39,7 +39,7 @@
 //! ```
 //! `args` = the keyword arguments exactly as `file_editor` received them (JSON-encoded;
 //! tuples become lists); `cwd` = the kernel's `os.getcwd()` (optional; used for the
-//! "Maybe you meant <cwd>/<path>?" hint, default: the shell's cwd).
+//! `"Maybe you meant <cwd>/<path>?"` hint, default: the shell's cwd).
 //! Response 200, one of:
 //! ```json
 //! {"ok": true, "result": {"output": "...", "error": null, "path": "...", "prev_exist": true,

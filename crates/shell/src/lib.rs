@@ -6,7 +6,7 @@
 //! HTTP protocol (the root crate maps [`ShellOutcome`] to observations) and never lets a
 //! child outlive its [`Shell`].
 //!
-//! Modules: [`spawn`] (pty + process), [`bootstrap`] (the bash code: prompt, command
+//! Modules: `spawn` (pty + process), [`bootstrap`] (the bash code: prompt, command
 //! transport), [`prompt`] (detecting the PS1 block in the byte stream), [`screen`] (rendering
 //! like `tmux capture-pane`, bounded), [`split`] (tree-sitter command splitting), `session`
 //! (the driver task and state machine), [`texts`] (exact wording).

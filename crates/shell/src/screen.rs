@@ -21,7 +21,7 @@ pub const ROWS: u16 = 100;
 /// history + screen), `spec/bash.md` §8 asks for 10 001 to 11 000.
 const KEEP_LINES: usize = 10_500;
 /// Display rows kept at most; trimming of `done` starts above this many lines, so between
-/// [`KEEP_LINES`] and this many survive.
+/// `KEEP_LINES` (10 500) and this many survive.
 pub const MAX_LINES: usize = 11_000;
 /// Settled lines handed back to the emulator when cursor movement starts (less than
 /// [`ROWS`], so replaying never scrolls).
