@@ -56,6 +56,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // The latest client's browser tool finds the file viewer through this file (E2).
+    match sandboxd::server::viewer::start(
+        port,
+        std::path::Path::new(sandboxd::server::viewer::URL_FILE),
+    )
+    .await
+    {
+        Ok(url) => tracing::debug!(%url, "file viewer"),
+        Err(e) => tracing::warn!(error = %e, "no file viewer"),
+    }
     tracing::info!(%addr, "sandboxd ready");
     let app = sandboxd::server::router(rt.clone());
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

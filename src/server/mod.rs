@@ -15,6 +15,7 @@ pub mod execute;
 pub mod info;
 pub mod keepalive;
 pub mod transfer;
+pub mod viewer;
 
 /// JSON bodies are parsed in memory; this bounds them while leaving room for a `write` of a
 /// large file (the framework default of 2 MB is too small for that).
