@@ -200,27 +200,5 @@ fn set_cloexec(fd: &OwnedFd) -> Result<(), ShellError> {
 /// would miss them).
 pub(crate) fn kill_session(sid: i32) {
     let _ = kill(Pid::from_raw(-sid), Signal::SIGKILL);
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        let _ = kill(Pid::from_raw(sid), Signal::SIGKILL);
-        return;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if session_of(pid) == Some(sid) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-}
-
-/// The session id of `pid` from `/proc/<pid>/stat` (field 6, after the parenthesised name).
-fn session_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(3)?.parse().ok()
+    sandboxd_child::guard::sweep(&[sid], &[]);
 }
