@@ -251,3 +251,36 @@ fn a_killed_server_leaves_no_descendants() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The same for the kernel: a process a cell started is in the kernel's group, which the
+/// guardian kills once the SIGKILLed server is gone.
+#[test]
+fn a_killed_server_leaves_no_kernel_descendants() {
+    let mut s = common::start_with(KEY, &["--plugins", "jupyter"]);
+    let r = s.action(json!({"action": "run_ipython", "args": {"code":
+        "import subprocess\np = subprocess.Popen(['nohup', 'sleep', '1000'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\nprint(p.pid)"}}));
+    let content = r["content"].as_str().unwrap();
+    let pid: i32 = content
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .expect(content);
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|st| !st[st.rfind(')').unwrap() + 2..].starts_with('Z'))
+            .unwrap_or(false)
+    };
+    assert!(alive(pid));
+    s.child.kill().unwrap(); // SIGKILL
+    s.child.wait().unwrap();
+    let t0 = std::time::Instant::now();
+    while alive(pid) {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "kernel child {pid} outlived the killed server"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -31,6 +31,11 @@ impl Drop for Server {
 /// Starts the binary without plugins, with `key` as the session API key, and waits until
 /// `/alive` answers ok.
 pub fn start(key: &str) -> Server {
+    start_with(key, &[])
+}
+
+/// As [`start`], with extra command-line arguments (e.g. `--plugins jupyter`).
+pub fn start_with(key: &str, args: &[&str]) -> Server {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -41,6 +46,7 @@ pub fn start(key: &str) -> Server {
         .arg(port.to_string())
         .arg("--working-dir")
         .arg(dir.path())
+        .args(args)
         .env("SESSION_API_KEY", key)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
