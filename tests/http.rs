@@ -218,69 +218,57 @@ fn refused_bodies_close_the_connection_openly() {
     assert!(r.headers().get("connection").is_none());
 }
 
-/// A server killed with SIGKILL cannot clean up; its guardian kills what the shell started
-/// (a background job, which outlives bash itself), so nothing of the session lives on.
-#[test]
-fn a_killed_server_leaves_no_descendants() {
-    let mut s = start();
-    let r = s.action(json!({"action": "run", "args": {
-        "command": "nohup sleep 1000 > /dev/null 2>&1 & echo $!", "blocking": true, "timeout": 30}}));
-    let content = r["content"].as_str().unwrap();
-    let pid: i32 = content
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .parse()
-        .expect(content);
-    let alive = |pid: i32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|st| !st[st.rfind(')').unwrap() + 2..].starts_with('Z'))
-            .unwrap_or(false)
-    };
-    assert!(alive(pid));
+/// Whether `pid` runs (a zombie waiting for its reaper counts as gone).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|st| !st[st.rfind(')').unwrap() + 2..].starts_with('Z'))
+        .unwrap_or(false)
+}
+
+/// SIGKILLs the server, then waits (bounded) for `pid`, a process it started, to be gone.
+/// No notification exists for an unrelated process's end, hence the poll.
+fn kill_server_and_expect_gone(mut s: Server, pid: i32, what: &str) {
+    assert!(alive(pid), "{what} {pid} runs before the kill");
     s.child.kill().unwrap(); // SIGKILL
     s.child.wait().unwrap();
-    // No notification exists for an unrelated process's end: poll, bounded.
     let t0 = std::time::Instant::now();
     while alive(pid) {
         assert!(
             t0.elapsed() < std::time::Duration::from_secs(20),
-            "background job {pid} outlived the killed server"
+            "{what} {pid} outlived the killed server"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// The pid a command or cell printed on the line `pick` chooses.
+fn printed_pid(r: &Value, pick: fn(std::str::Lines) -> Option<&str>) -> i32 {
+    let content = r["content"].as_str().unwrap();
+    pick(content.lines())
+        .unwrap()
+        .trim()
+        .parse()
+        .expect(content)
+}
+
+/// A server killed with SIGKILL cannot clean up; its guardian kills what the shell started
+/// (a background job, which outlives bash itself), so nothing of the session lives on.
+#[test]
+fn a_killed_server_leaves_no_descendants() {
+    let s = start();
+    let r = s.action(json!({"action": "run", "args": {
+        "command": "nohup sleep 1000 > /dev/null 2>&1 & echo $!", "blocking": true, "timeout": 30}}));
+    let pid = printed_pid(&r, |mut l| l.next_back());
+    kill_server_and_expect_gone(s, pid, "background job");
 }
 
 /// The same for the kernel: a process a cell started is in the kernel's group, which the
 /// guardian kills once the SIGKILLed server is gone.
 #[test]
 fn a_killed_server_leaves_no_kernel_descendants() {
-    let mut s = common::start_with(KEY, &["--plugins", "jupyter"]);
+    let s = common::start_with(KEY, &["--plugins", "jupyter"]);
     let r = s.action(json!({"action": "run_ipython", "args": {"code":
         "import subprocess\np = subprocess.Popen(['nohup', 'sleep', '1000'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\nprint(p.pid)"}}));
-    let content = r["content"].as_str().unwrap();
-    let pid: i32 = content
-        .lines()
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .expect(content);
-    let alive = |pid: i32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|st| !st[st.rfind(')').unwrap() + 2..].starts_with('Z'))
-            .unwrap_or(false)
-    };
-    assert!(alive(pid));
-    s.child.kill().unwrap(); // SIGKILL
-    s.child.wait().unwrap();
-    let t0 = std::time::Instant::now();
-    while alive(pid) {
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(20),
-            "kernel child {pid} outlived the killed server"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let pid = printed_pid(&r, |mut l| l.next());
+    kill_server_and_expect_gone(s, pid, "kernel child");
 }
