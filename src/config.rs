@@ -20,7 +20,7 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 << 30;
 ///
 /// Environment: SESSION_API_KEY (when set, every request except /alive and /server_info must
 /// carry it in X-Session-API-Key), NO_CHANGE_TIMEOUT_SECONDS (bash no-output soft timeout,
-/// default 30), SANDBOXD_MAX_UPLOAD_BYTES, RUST_LOG / LOG_LEVEL (log filter).
+/// default 30 s for the 0.20 client and 10 s for the latest one), SANDBOXD_MAX_UPLOAD_BYTES, RUST_LOG / LOG_LEVEL (log filter).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "sandboxd", version, about, long_about)]
 pub struct Cli {
@@ -34,7 +34,8 @@ pub struct Cli {
     pub working_dir: Option<PathBuf>,
 
     /// Plugins to load: jupyter (IPython kernel), agent_skills (helper functions in the
-    /// kernel), vscode (accepted; no VS Code server is bundled, so its token stays null).
+    /// kernel), vscode (a VS Code server on VSCODE_PORT, when one is installed: see
+    /// --vscode-path).
     #[arg(long, num_args = 1..)]
     pub plugins: Vec<String>,
 
@@ -79,6 +80,11 @@ pub struct Cli {
         default_value_t = 30.0
     )]
     pub browser_step_timeout: f64,
+    /// VS Code server for the vscode plugin (a path or a name on PATH; openvscode-server or
+    /// code-server). Default: openvscode-server on PATH, then
+    /// /openhands/.openvscode-server/bin/openvscode-server, then code-server on PATH.
+    #[arg(long = "vscode-path", env = "SANDBOXD_VSCODE_PATH")]
+    pub vscode_path: Option<PathBuf>,
 }
 
 /// The resolved configuration every part of the server reads.
@@ -100,8 +106,9 @@ pub struct Config {
     pub enable_browser: bool,
     /// The session API key, if auth is on.
     pub session_api_key: Option<String>,
-    /// Bash no-change soft timeout.
-    pub no_change_timeout: Duration,
+    /// Bash no-change soft timeout from `NO_CHANGE_TIMEOUT_SECONDS`; `None`: each client
+    /// generation's default (30 s for 0.20, 10 s for the latest).
+    pub no_change_timeout: Option<Duration>,
     /// Upload size limit in bytes.
     pub max_upload_bytes: u64,
     /// The server runs as root (so it may chown and switch users).
@@ -168,9 +175,9 @@ impl Config {
                         reason: "must be a positive number".into(),
                     });
                 }
-                Duration::from_secs_f64(secs)
+                Some(Duration::from_secs_f64(secs))
             }
-            _ => Duration::from_secs(30),
+            _ => None,
         };
         Ok(Config {
             port: cli.port,

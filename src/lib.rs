@@ -14,7 +14,11 @@
 //!   to `crates/editor` (the native file editor), `crates/pyliteral` (the Python-literal
 //!   parser the editor and the browser action language share) and `crates/child` (the
 //!   fork→exec set-up of every child and the guardian that cleans up after a killed server).
+//! - [`vscode`]: the `vscode` plugin (a VS Code server started in the background).
 //! - [`config`], [`init`], [`shutdown`]: command line, user/working-dir set-up, signals.
+//!
+//! Which client generation sent a request, and every text that differs between
+//! generations, is `crates/generation`'s one table; executors look texts up there.
 
 pub mod actions;
 pub mod config;
@@ -24,3 +28,4 @@ pub mod protocol;
 pub mod runtime;
 pub mod server;
 pub mod shutdown;
+pub mod vscode;

@@ -38,6 +38,8 @@ pub struct Runtime {
     pub browser: Option<Arc<sandboxd_browser::BrowserService>>,
     /// The persistent bash session of the `run` action.
     pub shell: sandboxd_shell::Shell,
+    /// The `vscode` plugin's server, started in the background.
+    pub vscode: crate::vscode::VsCode,
 }
 
 impl Runtime {
@@ -54,6 +56,8 @@ impl Runtime {
         let shell_start = tokio::spawn(crate::actions::run::start_shell(config.clone()));
         let kernel_start = tokio::spawn(crate::actions::run_ipython::start_kernel(config.clone()));
         let browser = crate::actions::browse::new_browser(&config)?;
+        // In the background: `/alive` never waits for VS Code.
+        let vscode = crate::vscode::VsCode::start(&config);
         let rt = Arc::new(Runtime {
             file_owner_uid,
             started,
@@ -65,6 +69,7 @@ impl Runtime {
             kernel: kernel_start.await??,
             browser,
             shell: shell_start.await??,
+            vscode,
         });
         // The reference fails start-up when this does not exit 0 (spec/plugins.md §4).
         rt.shell
@@ -107,5 +112,6 @@ impl Runtime {
         if let Some(b) = &self.browser {
             b.shutdown().await;
         }
+        self.vscode.shutdown().await;
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::Server;
+use common::{alive, Server};
 
 const KEY: &str = "test-key-123";
 
@@ -216,13 +216,6 @@ fn refused_bodies_close_the_connection_openly() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.headers().get("connection").is_none());
-}
-
-/// Whether `pid` runs (a zombie waiting for its reaper counts as gone).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|st| !st[st.rfind(')').unwrap() + 2..].starts_with('Z'))
-        .unwrap_or(false)
 }
 
 /// SIGKILLs the server, then waits (bounded) for `pid`, a process it started, to be gone.

@@ -71,6 +71,7 @@ use crate::protocol::{
     EditAction, EditObservation, EditShape, IpythonAction, Observation, ReadAction,
 };
 use crate::runtime::Runtime;
+use sandboxd_generation::{Generation, RelativeHint};
 
 /// `impl_source` of every editor observation.
 const OH_ACI: &str = "oh_aci";
@@ -96,20 +97,17 @@ async fn call(rt: &Arc<Runtime>, req: Request, ctx: Context) -> Result<Output, E
         })
 }
 
-/// The context of a 0.20 client call: the kernel's cwd (synced to the shell's) for the
-/// relative-path hint, always given, as openhands-aci 0.1.8 does.
-fn legacy_context(rt: &Runtime) -> Context {
+/// The editor context of a call from `generation`: the directory its relative-path hint
+/// points into (E14) — the kernel's cwd (synced to the shell's) for openhands-aci 0.1.8,
+/// the workspace root for 0.3.2.
+fn context(rt: &Runtime, generation: Generation) -> Context {
+    let cwd = match generation.dialect().editor.relative_hint {
+        RelativeHint::ShellCwd => rt.cwd(),
+        RelativeHint::WorkspaceIfExists => rt.config.working_dir.clone(),
+    };
     Context {
-        cwd: Some(rt.cwd()),
-        hint_only_if_exists: false,
-    }
-}
-
-/// The context of a latest-client call: the workspace root, hint only if it exists.
-fn latest_context(rt: &Runtime) -> Context {
-    Context {
-        cwd: Some(rt.config.working_dir.clone()),
-        hint_only_if_exists: true,
+        cwd: Some(cwd),
+        generation,
     }
 }
 
@@ -166,7 +164,7 @@ async fn run_legacy(
         Err(e) => return legacy_observation(Err(e), code),
     };
     let editor = rt.editor.clone();
-    let ctx = legacy_context(rt);
+    let ctx = context(rt, Generation::V0_20);
     let started = std::time::Instant::now();
     let obs =
         tokio::task::spawn_blocking(move || legacy_observation(editor.call(&req, &ctx), code))
@@ -261,7 +259,7 @@ pub async fn view_for_read(rt: &Arc<Runtime>, action: &ReadAction) -> Option<Obs
     if action.impl_source != OH_ACI {
         return None;
     }
-    if !action.latest {
+    if action.generation == Generation::V0_20 {
         if let Some(items) = parse_file_editor_call(&action.translated_ipython_code) {
             return Some(run_legacy(rt, items, action.translated_ipython_code.clone()).await);
         }
@@ -270,7 +268,7 @@ pub async fn view_for_read(rt: &Arc<Runtime>, action: &ReadAction) -> Option<Obs
     if let Some(range) = &action.view_range {
         req.view_range = PyValue::List(range.iter().map(|i| PyValue::Int(*i)).collect());
     }
-    let content = match call(rt, req, latest_context(rt)).await {
+    let content = match call(rt, req, context(rt, action.generation)).await {
         Ok(out) => out.formatted(),
         Err(EditError::Tool(e)) => format!("ERROR:\n{e}"),
         Err(EditError::Python { message, .. }) => format!("ERROR:\n{message}"),
@@ -352,7 +350,7 @@ pub async fn execute(rt: &Arc<Runtime>, action: EditAction) -> Observation {
         insert_line,
     };
     let editor = rt.editor.clone();
-    let ctx = latest_context(rt);
+    let ctx = context(rt, action.generation);
     let path = action.path.clone();
     let result = tokio::task::spawn_blocking(move || {
         editor.call(&req, &ctx).map(|out| {
@@ -394,9 +392,10 @@ pub async fn internal_file_editor(State(rt): State<Arc<Runtime>>, body: Bytes) -
         Ok(r) => r,
         Err(e) => return Json(exception_json(&e)).into_response(),
     };
+    // Kernel cells are the 0.20 client's way of editing (the latest client sends `edit`).
     let ctx = Context {
         cwd: Some(cwd),
-        hint_only_if_exists: false,
+        generation: Generation::V0_20,
     };
     let editor = rt.editor.clone();
     let answer = tokio::task::spawn_blocking(move || {

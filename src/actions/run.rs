@@ -34,9 +34,10 @@ pub async fn execute(rt: &Arc<Runtime>, action: RunAction) -> Observation {
     let req = RunRequest {
         command: action.command.clone(),
         is_input: action.is_input,
-        latest: action.latest,
+        generation: action.generation,
         blocking: action.blocking,
         timeout: action.timeout,
+        timeout_sent_as_integer: action.timeout_sent_as_integer,
     };
     let outcome = if action.is_static {
         let cwd = action.cwd.as_deref().filter(|c| !c.is_empty()).map(|c| {
@@ -62,6 +63,15 @@ pub async fn execute(rt: &Arc<Runtime>, action: RunAction) -> Observation {
                     rt.set_cwd(PathBuf::from(wd));
                 }
             }
+            let bash = &action.generation.dialect().bash;
+            // The latest server cuts long output itself (B14) and echoes `hidden` (B13).
+            let content = match bash.truncation.filter(|_| !action.hidden) {
+                Some(t) => match t.apply(&content) {
+                    std::borrow::Cow::Owned(cut) => cut,
+                    std::borrow::Cow::Borrowed(_) => content,
+                },
+                None => content,
+            };
             Observation::Run {
                 content,
                 command,
@@ -75,7 +85,7 @@ pub async fn execute(rt: &Arc<Runtime>, action: RunAction) -> Observation {
                     prefix: m.prefix,
                     suffix: m.suffix,
                 },
-                hidden: false,
+                hidden: bash.echo_hidden && action.hidden,
             }
         }
         ShellOutcome::Error(text) => Observation::error(text),

@@ -67,6 +67,8 @@ pub async fn execute(rt: &Arc<Runtime>, action: IpythonAction) -> Observation {
             code: &action.code,
             cwd: &cwd,
             timeout: action.timeout,
+            timeout_sent_as_integer: action.timeout_sent_as_integer,
+            generation: action.generation,
         })
         .await;
     let output = result.text.trim_end();
@@ -86,7 +88,8 @@ pub async fn execute(rt: &Arc<Runtime>, action: IpythonAction) -> Observation {
     }
     let mut content = format!("{output}{extra}");
     // The latest client takes images as a list (compat-latest O2) instead of inline.
-    let image_urls = (action.latest && !result.image_urls.is_empty()).then(|| {
+    let lists_images = action.generation.dialect().ipython.image_urls;
+    let image_urls = (lists_images && !result.image_urls.is_empty()).then(|| {
         for url in &result.image_urls {
             content = content.replacen(&format!("\n![image]({url})\n"), "\n", 1);
         }

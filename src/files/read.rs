@@ -84,6 +84,11 @@ pub fn read(path: &str, cwd: &Path, start: i64, end: i64) -> Result<String, Read
     Ok(read_lines(&lines, start, end).concat())
 }
 
+/// Whether `read` answers `path` with a data URL (a media file by its suffix).
+pub fn is_media(path: &str) -> bool {
+    media_mime(path).is_some()
+}
+
 /// The MIME type of a media file by its lower-cased suffix, as the reference decides it.
 fn media_mime(path: &str) -> Option<&'static str> {
     let lower = path.to_lowercase();

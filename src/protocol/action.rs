@@ -1,5 +1,6 @@
 //! Request side: the `action` object of `POST /execute_action` (`spec/protocol.md` §5).
 
+use sandboxd_generation::Generation;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -77,8 +78,11 @@ const NON_RUNNABLE: &[&str] = &[
 pub struct Envelope {
     /// Hard timeout in seconds (`action.timeout`), when given.
     pub timeout: Option<f64>,
-    /// The request came from the latest V0 client (it always serialises `security_risk`).
-    pub latest: bool,
+    /// `action.timeout` was a JSON integer (`120`, not `120.0`).
+    pub timeout_sent_as_integer: bool,
+    /// Latest V0 client when `args.security_risk` is present (that client always
+    /// serialises it, the 0.20 client never does: `spec/compat-latest.md` §0).
+    pub generation: Generation,
 }
 
 /// `run` (`CmdRunAction`).
@@ -104,9 +108,12 @@ pub struct RunAction {
     /// Hard timeout in seconds (from the envelope).
     #[serde(skip)]
     pub timeout: Option<f64>,
-    /// Sent by the latest client.
+    /// The timeout was a JSON integer (from the envelope).
     #[serde(skip)]
-    pub latest: bool,
+    pub timeout_sent_as_integer: bool,
+    /// The client generation (from the envelope).
+    #[serde(skip)]
+    pub generation: Generation,
 }
 
 /// `run_ipython` (`IPythonRunCellAction`).
@@ -120,9 +127,12 @@ pub struct IpythonAction {
     /// Hard timeout in seconds (from the envelope).
     #[serde(skip)]
     pub timeout: Option<f64>,
-    /// Sent by the latest client.
+    /// The timeout was a JSON integer (from the envelope).
     #[serde(skip)]
-    pub latest: bool,
+    pub timeout_sent_as_integer: bool,
+    /// The client generation (from the envelope).
+    #[serde(skip)]
+    pub generation: Generation,
 }
 
 /// `read` (`FileReadAction`).
@@ -145,9 +155,9 @@ pub struct ReadAction {
     /// Latest client: line range of an editor `view`.
     #[serde(default)]
     pub view_range: Option<Vec<i64>>,
-    /// Sent by the latest client.
+    /// The client generation (latest also when `view_range` is present).
     #[serde(skip)]
-    pub latest: bool,
+    pub generation: Generation,
 }
 
 /// `write` (`FileWriteAction`).
@@ -191,9 +201,9 @@ pub struct EditAction {
     /// `llm_based_edit` (client-side, never executed here) or `oh_aci`.
     #[serde(default = "oh_aci")]
     pub impl_source: String,
-    /// Sent by the latest client.
+    /// Always the latest client (the 0.20 client never posts `edit`).
     #[serde(skip)]
-    pub latest: bool,
+    pub generation: Generation,
 }
 
 /// `browse` (`BrowseURLAction`).
@@ -271,31 +281,43 @@ impl Action {
             Some(Value::Object(m)) => m,
             Some(_) => return Err(ActionError::ArgsNotObject(kind.into())),
         };
+        let timeout = obj.get("timeout");
         let env = Envelope {
-            timeout: obj.get("timeout").and_then(Value::as_f64),
-            latest: args.contains_key("security_risk"),
+            timeout: timeout.and_then(Value::as_f64),
+            timeout_sent_as_integer: timeout.is_some_and(|t| t.is_i64() || t.is_u64()),
+            generation: if args.contains_key("security_risk") {
+                Generation::Latest
+            } else {
+                Generation::V0_20
+            },
         };
         let action = match kind {
             "run" => {
                 let mut a: RunAction = parse(kind, args)?;
-                (a.timeout, a.latest) = (env.timeout, env.latest);
+                (a.timeout, a.timeout_sent_as_integer) = (env.timeout, env.timeout_sent_as_integer);
+                a.generation = env.generation;
                 Action::Run(a)
             }
             "run_ipython" => {
                 let mut a: IpythonAction = parse(kind, args)?;
-                (a.timeout, a.latest) = (env.timeout, env.latest);
+                (a.timeout, a.timeout_sent_as_integer) = (env.timeout, env.timeout_sent_as_integer);
+                a.generation = env.generation;
                 Action::RunIpython(a)
             }
             "read" => {
                 let has_view_range = args.contains_key("view_range");
                 let mut a: ReadAction = parse(kind, args)?;
-                a.latest = has_view_range || env.latest;
+                a.generation = if has_view_range {
+                    Generation::Latest
+                } else {
+                    env.generation
+                };
                 Action::Read(a)
             }
             "write" => Action::Write(parse(kind, args)?),
             "edit" => {
                 let mut a: EditAction = parse(kind, args)?;
-                a.latest = true;
+                a.generation = Generation::Latest;
                 Action::Edit(a)
             }
             "browse" => {
@@ -358,7 +380,8 @@ mod tests {
         let Action::Run(run) = run else { panic!() };
         assert_eq!(run.command, "ls -la");
         assert_eq!(run.timeout, Some(120.0));
-        assert!(!run.blocking && !run.latest);
+        assert!(!run.blocking && run.generation == Generation::V0_20);
+        assert!(run.timeout_sent_as_integer);
 
         let Action::Read(read) = decode(json!({"action": "read", "args": {
             "path": "/workspace/a.py", "start": 0, "end": -1, "thought": "",
@@ -415,9 +438,10 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert!(run.latest && run.is_input && run.is_static);
+        assert!(run.generation == Generation::Latest && run.is_input && run.is_static);
         assert_eq!(run.cwd.as_deref(), Some("/tmp"));
         assert_eq!(run.timeout, Some(30.0));
+        assert!(!run.timeout_sent_as_integer, "30.0 is a float on the wire");
         let Action::Edit(e) = decode(
             json!({"action": "edit", "args": {"path": "/a", "command": "insert",
             "insert_line": "3", "file_text": null, "security_risk": -1}}),

@@ -79,9 +79,10 @@ pub async fn list_files(
     Ok(Json(json!(names)))
 }
 
-/// `GET /vscode/connection_token`: no VS Code server is bundled, so there is no token.
-pub async fn vscode_token() -> Json<Value> {
-    Json(json!({"token": null}))
+/// `GET /vscode/connection_token`: the `vscode` plugin's token once its server is ready
+/// (a server still starting is waited for briefly), else `null`.
+pub async fn vscode_token(State(rt): State<Arc<Runtime>>) -> Json<Value> {
+    Json(json!({"token": rt.vscode.token().await}))
 }
 
 /// `POST /update_mcp_server` (latest client, only with stdio MCP servers configured): sandboxd

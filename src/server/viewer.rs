@@ -109,9 +109,16 @@ async fn view(ConnectInfo(peer): ConnectInfo<SocketAddr>, Query(q): Query<ViewQu
     }
 }
 
-/// The page for one file (blocking: reads it).
+/// The page for one file (blocking: reads it). Its title is the latest server's,
+/// `File Viewer - <basename>`, and an image's alt text is its basename, so the agent's
+/// accessibility tree reads `RootWebArea 'File Viewer - x.png'` / `img 'x.png'` as with the
+/// reference (`spec/compat-latest-texts.md` S20, W10).
 fn render(path: &Path) -> Response {
     let shown = escape(&path.display().to_string());
+    let name = escape(&path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    ));
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(_) => {
@@ -153,7 +160,7 @@ fn render(path: &Path) -> Response {
     let b64 = || base64::engine::general_purpose::STANDARD.encode(&bytes);
     let body = if mime.starts_with("image/") {
         format!(
-            r#"<img src="data:{mime};base64,{}" alt="{shown}" style="max-width:100%">"#,
+            r#"<img src="data:{mime};base64,{}" alt="{name}" style="max-width:100%">"#,
             b64()
         )
     } else if mime == "application/pdf" {
@@ -170,7 +177,7 @@ fn render(path: &Path) -> Response {
             &format!("<p>This file type cannot be shown: {shown}</p>"),
         );
     };
-    page(StatusCode::OK, &shown, &body)
+    page(StatusCode::OK, &format!("File Viewer - {name}"), &body)
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -231,6 +238,11 @@ mod tests {
         assert!(body.contains("<pre>x &lt; y &amp; z</pre>"), "{body}");
         let (s, body) = get(format!("/view?path={d}/p.png")).await;
         assert_eq!(s, 200);
+        assert!(
+            body.contains("<title>File Viewer - p.png</title>"),
+            "{body}"
+        );
+        assert!(body.contains(r#"alt="p.png""#), "{body}");
         assert!(
             body.contains("data:image/png;base64,iVBORw0KGgo="),
             "{body}"

@@ -36,6 +36,11 @@ pub fn start(key: &str) -> Server {
 
 /// As [`start`], with extra command-line arguments (e.g. `--plugins jupyter`).
 pub fn start_with(key: &str, args: &[&str]) -> Server {
+    start_with_env(key, args, &[])
+}
+
+/// As [`start_with`], with extra environment variables.
+pub fn start_with_env(key: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -49,6 +54,7 @@ pub fn start_with(key: &str, args: &[&str]) -> Server {
         .args(args)
         .env("SESSION_API_KEY", key)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
@@ -57,7 +63,7 @@ pub fn start_with(key: &str, args: &[&str]) -> Server {
         .build()
         .unwrap();
     // Owned by the guard from here on, so the child is reaped even if start-up fails.
-    let server = Server {
+    let mut server = Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
         dir,
@@ -65,6 +71,9 @@ pub fn start_with(key: &str, args: &[&str]) -> Server {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("server exited during start-up: {status}");
+        }
         if let Ok(r) = server.http.get(format!("{}/alive", server.base)).send() {
             assert_eq!(r.json::<Value>().unwrap(), json!({"status": "ok"}));
             return server;
@@ -72,4 +81,12 @@ pub fn start_with(key: &str, args: &[&str]) -> Server {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("server did not start");
+}
+
+/// Whether `pid` runs (a zombie waiting for its reaper counts as gone).
+#[allow(dead_code)] // not every test binary uses it
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|st| !st[st.rfind(')').unwrap() + 2..].starts_with('Z'))
+        .unwrap_or(false)
 }

@@ -1,7 +1,11 @@
-//! The OH_ACI editor (`OHEditor` of openhands-aci 0.1.8, `spec/editor.md` §2–3) with the
-//! fixes sandboxd makes over it (see `docs/compat-editor.md`).
+//! The OH_ACI editor (`OHEditor`) as each client generation's server ran it — openhands-aci
+//! 0.1.8 for the 0.20 client (`spec/editor.md` §2–3), 0.3.2 for the latest
+//! (`spec/compat-latest-texts.md` §3) — with the fixes sandboxd makes over both (see
+//! `docs/compat-editor.md`).
 //!
-//! Owns: command dispatch, validation order, the success texts, the undo store.
+//! Owns: command dispatch, validation order, the success texts, the undo store. The
+//! commands live in `view`, `replace` and `insert`; where the generations differ they read
+//! the one table ([`sandboxd_generation::Dialect`]) of the call's [`Context::generation`].
 //! Must never: be duplicated — one [`Editor`] serves both client generations and the
 //! kernel's `file_editor` callback, so undo history is shared; share it behind an `Arc`.
 //! All methods block (file I/O): call them from `spawn_blocking`.
@@ -9,18 +13,21 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use memchr::memmem;
+use sandboxd_generation::{Generation, RelativeHint};
 use serde_json::{json, Value};
 
-use crate::dirview::list_dir;
 use crate::errors::{EditError, ToolError};
 use crate::fileio::{create_file, encode, read_text, replace_file, NewFileOwner};
 use crate::history::{History, Limits};
 use crate::pyliteral::PyValue;
 use crate::request::{normalize_path, Request};
-use crate::text::{count_newlines, expandtabs, line_start, line_window, make_output, py_int_list};
+use crate::text::make_output;
 
-/// Lines of context around an edit in the snippet.
+mod insert;
+mod replace;
+mod view;
+
+/// Lines of context below an edit in the snippet (and above it for 0.1.8).
 const SNIPPET_CONTEXT: usize = 4;
 /// Most line numbers listed in a "multiple occurrences" error.
 const MAX_LISTED_OCCURRENCES: usize = 1000;
@@ -50,14 +57,14 @@ impl Default for Config {
     }
 }
 
-/// Where a call comes from, for the relative-path hint.
+/// Where a call comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Context {
-    /// Directory the hint joins a relative path to (kernel/shell cwd, or the workspace).
+    /// Directory the relative-path hint joins a relative path to (the shell's cwd for the
+    /// 0.20 client, the workspace for the latest: [`sandboxd_generation::Editor::relative_hint`]).
     pub cwd: Option<PathBuf>,
-    /// Give the hint only if the suggested path exists (the latest editor's rule); the
-    /// 0.1.8 editor always gives it.
-    pub hint_only_if_exists: bool,
+    /// Whose editor semantics and texts apply.
+    pub generation: Generation,
 }
 
 /// A successful call (`CLIResult`).
@@ -119,6 +126,19 @@ fn cmd_is(v: &PyValue, name: &str) -> bool {
     matches!(v, PyValue::Str(s) if s == name)
 }
 
+/// `Path(path).suffix` when its lower-cased form is one the generation lets only `view` open.
+fn view_only_suffix<'a>(path: &'a str, d: &sandboxd_generation::Editor) -> Option<&'a str> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    // pathlib: the suffix starts at the last dot, which must be neither first nor last.
+    let dot = name.rfind('.').filter(|&i| i > 0 && i + 1 < name.len())?;
+    let suffix = &name[dot..];
+    let lower = suffix.to_lowercase();
+    d.view_only_extensions
+        .iter()
+        .any(|e| *e == lower)
+        .then_some(suffix)
+}
+
 fn no_expandtabs(v: &PyValue) -> EditError {
     EditError::attribute_error(format!(
         "'{}' object has no attribute 'expandtabs'",
@@ -145,29 +165,32 @@ impl Editor {
         let path = normalize_path(&req.path);
         self.validate_path(&req.command, &path, ctx)?;
         let p = Path::new(&path);
+        let d = &ctx.generation.dialect().editor;
         if cmd_is(&req.command, "view") {
-            return self.view(p, &path, &req.view_range);
+            return self.view(p, &path, &req.view_range, d);
         }
         let _guard = self.edit_lock.lock().unwrap_or_else(|e| e.into_inner());
         if cmd_is(&req.command, "create") {
             self.create(p, &path, &req.file_text)
         } else if cmd_is(&req.command, "str_replace") {
-            self.str_replace(p, &path, &req.old_str, &req.new_str)
+            self.str_replace(p, &path, &req.old_str, &req.new_str, d)
         } else if cmd_is(&req.command, "insert") {
-            self.insert(p, &path, &req.insert_line, &req.new_str)
+            self.insert(p, &path, &req.insert_line, &req.new_str, d)
         } else if cmd_is(&req.command, "undo_edit") {
-            self.undo_edit(p, &path)
+            self.undo_edit(p, &path, d)
         } else {
             Err(ToolError::UnknownCommand(req.command.py_str()).into())
         }
     }
 
     fn validate_path(&self, command: &PyValue, path: &str, ctx: &Context) -> Result<(), ToolError> {
+        let d = &ctx.generation.dialect().editor;
         if !path.starts_with('/') {
             let hint = match &ctx.cwd {
                 Some(cwd) => {
                     let suggested = normalize_path(&format!("{}/{path}", cwd.display()));
-                    if !ctx.hint_only_if_exists || Path::new(&suggested).exists() {
+                    let only_if_exists = d.relative_hint == RelativeHint::WorkspaceIfExists;
+                    if !only_if_exists || Path::new(&suggested).exists() {
                         format!(" Maybe you meant {suggested}?")
                     } else {
                         String::new()
@@ -189,92 +212,18 @@ impl Editor {
         if !create && !exists {
             return Err(ToolError::DoesNotExist(path.to_string()));
         }
-        if !cmd_is(command, "view") && p.is_dir() {
-            return Err(ToolError::IsDirectory(path.to_string()));
+        if !cmd_is(command, "view") {
+            if p.is_dir() {
+                return Err(ToolError::IsDirectory(path.to_string()));
+            }
+            if let Some(suffix) = view_only_suffix(path, d) {
+                return Err(ToolError::ViewOnlyBinary {
+                    path: path.to_string(),
+                    suffix: suffix.to_string(),
+                });
+            }
         }
         Ok(())
-    }
-
-    fn view(&self, p: &Path, path: &str, view_range: &PyValue) -> Result<Output, EditError> {
-        if p.is_dir() {
-            if view_range.truthy() {
-                return Err(ToolError::ViewRangeOnDirectory(view_range.py_str()).into());
-            }
-            let listing = list_dir(path);
-            let (output, error) = if listing.stderr.is_empty() {
-                let mut out = format!(
-                    "Here's the files and directories up to 2 levels deep in {path}, excluding hidden items:\n{}",
-                    listing.stdout
-                );
-                if listing.hidden > 0 {
-                    out.push_str(&format!(
-                        "\n\n{} hidden files/directories in this directory are excluded. You can use 'ls -la {path}' to see them.",
-                        listing.hidden
-                    ));
-                }
-                (out, String::new())
-            } else {
-                (listing.stdout, listing.stderr)
-            };
-            return Ok(Output {
-                output,
-                error: Some(error),
-                path: path.to_string(),
-                prev_exist: true,
-                old_content: None,
-                new_content: None,
-            });
-        }
-        let ft = read_text(p, path, self.config.max_file_size)?;
-        let output = if !view_range.truthy() {
-            make_output(&ft.text, path, 1)
-        } else {
-            let pair = match view_range {
-                PyValue::List(v) | PyValue::Tuple(v) if v.len() == 2 => {
-                    v[0].as_int().zip(v[1].as_int())
-                }
-                _ => None,
-            };
-            let range = view_range.py_str();
-            let Some((s, e)) = pair else {
-                return Err(ToolError::ViewRangeShape(range).into());
-            };
-            let n = count_newlines(&ft.text) + 1;
-            if s < 1 || s > n as i64 {
-                return Err(ToolError::ViewRangeStart {
-                    range,
-                    start: s,
-                    lines: n,
-                }
-                .into());
-            }
-            if e > n as i64 {
-                return Err(ToolError::ViewRangeEndPastFile {
-                    range,
-                    end: e,
-                    lines: n,
-                }
-                .into());
-            }
-            if e != -1 && e < s {
-                return Err(ToolError::ViewRangeEndBeforeStart {
-                    range,
-                    start: s,
-                    end: e,
-                }
-                .into());
-            }
-            let last = if e == -1 { n - 1 } else { e as usize - 1 };
-            make_output(line_window(&ft.text, s as usize - 1, last), path, s)
-        };
-        Ok(Output {
-            output,
-            error: None,
-            path: path.to_string(),
-            prev_exist: true,
-            old_content: None,
-            new_content: None,
-        })
     }
 
     fn create(&self, p: &Path, path: &str, file_text: &PyValue) -> Result<Output, EditError> {
@@ -308,174 +257,12 @@ impl Editor {
         })
     }
 
-    fn str_replace(
+    fn undo_edit(
         &self,
         p: &Path,
         path: &str,
-        old_str: &PyValue,
-        new_str: &PyValue,
+        d: &sandboxd_generation::Editor,
     ) -> Result<Output, EditError> {
-        if matches!(old_str, PyValue::None) {
-            return Err(ToolError::MissingParameter {
-                param: "old_str",
-                command: "str_replace",
-            }
-            .into());
-        }
-        if new_str.py_eq(old_str) {
-            return Err(ToolError::SameStrings(new_str.py_str()).into());
-        }
-        let ft = read_text(p, path, self.config.max_file_size)?;
-        let PyValue::Str(old) = old_str else {
-            return Err(no_expandtabs(old_str));
-        };
-        let new: String = match new_str {
-            PyValue::Str(s) => s.clone(),
-            v if !v.truthy() => String::new(),
-            v => return Err(no_expandtabs(v)),
-        };
-        let new = if ft.crlf {
-            new.replace("\r\n", "\n")
-        } else {
-            new
-        };
-        let m = find_unique(&ft.text, old, path)?;
-
-        let mut new_text = String::with_capacity(ft.text.len() + new.len() + m.lead + m.trail);
-        new_text.push_str(&ft.text[..m.start]);
-        new_text.extend(std::iter::repeat_n(' ', m.lead));
-        new_text.push_str(&new);
-        new_text.extend(std::iter::repeat_n(' ', m.trail));
-        new_text.push_str(&ft.text[m.end..]);
-
-        replace_file(p, path, encode(&new_text, ft.crlf).as_bytes())?;
-        self.history().push(path, ft.text.clone(), ft.crlf);
-
-        let r = count_newlines(&ft.text[..m.start]);
-        let first = r.saturating_sub(SNIPPET_CONTEXT);
-        let last = r + SNIPPET_CONTEXT + count_newlines(&new);
-        let snippet = line_window(&new_text, first, last);
-        let output = format!(
-            "The file {path} has been edited. {}{REVIEW}",
-            make_output(snippet, &format!("a snippet of {path}"), first as i64 + 1)
-        );
-        Ok(Output {
-            output,
-            error: None,
-            path: path.to_string(),
-            prev_exist: true,
-            old_content: Some(ft.text),
-            new_content: Some(new_text),
-        })
-    }
-
-    fn insert(
-        &self,
-        p: &Path,
-        path: &str,
-        insert_line: &PyValue,
-        new_str: &PyValue,
-    ) -> Result<Output, EditError> {
-        if matches!(insert_line, PyValue::None) {
-            return Err(ToolError::MissingParameter {
-                param: "insert_line",
-                command: "insert",
-            }
-            .into());
-        }
-        if matches!(new_str, PyValue::None) {
-            return Err(ToolError::MissingParameter {
-                param: "new_str",
-                command: "insert",
-            }
-            .into());
-        }
-        let ft = read_text(p, path, self.config.max_file_size)?;
-        let PyValue::Str(new) = new_str else {
-            return Err(no_expandtabs(new_str));
-        };
-        let n = count_newlines(&ft.text) + 1;
-        let i = match insert_line {
-            v @ (PyValue::Int(_) | PyValue::Bool(_)) => v.as_int().unwrap_or(0),
-            PyValue::Float(f) => {
-                if *f < 0.0 || *f > n as f64 {
-                    return Err(ToolError::InsertLineOutOfRange {
-                        line: insert_line.py_str(),
-                        lines: n,
-                    }
-                    .into());
-                }
-                return Err(EditError::type_error(
-                    "slice indices must be integers or None or have an __index__ method",
-                ));
-            }
-            other => {
-                return Err(EditError::type_error(format!(
-                    "'<' not supported between instances of '{}' and 'int'",
-                    other.type_name()
-                )))
-            }
-        };
-        if i < 0 || i > n as i64 {
-            return Err(ToolError::InsertLineOutOfRange {
-                line: i.to_string(),
-                lines: n,
-            }
-            .into());
-        }
-        let i = i as usize;
-        let new = if ft.crlf {
-            new.replace("\r\n", "\n")
-        } else {
-            new.clone()
-        };
-        let text = &ft.text;
-        let mut new_text = String::with_capacity(text.len() + new.len() + 1);
-        if i == 0 {
-            new_text.push_str(&new);
-            new_text.push('\n');
-            new_text.push_str(text);
-        } else if i == n {
-            new_text.push_str(text);
-            new_text.push('\n');
-            new_text.push_str(&new);
-        } else {
-            let at = line_start(text, i);
-            new_text.push_str(&text[..at]);
-            new_text.push_str(&new);
-            new_text.push('\n');
-            new_text.push_str(&text[at..]);
-        }
-        replace_file(p, path, encode(&new_text, ft.crlf).as_bytes())?;
-        self.history().push(path, ft.text.clone(), ft.crlf);
-
-        let a = i.saturating_sub(SNIPPET_CONTEXT);
-        let b = (i + SNIPPET_CONTEXT).min(n);
-        let mut parts: Vec<&str> = Vec::with_capacity(3);
-        if i > a {
-            parts.push(line_window(text, a, i - 1));
-        }
-        parts.push(&new);
-        if b > i {
-            parts.push(line_window(text, i, b - 1));
-        }
-        let snippet = parts.join("\n");
-        let start = (i as i64 - SNIPPET_CONTEXT as i64 + 1).max(1);
-        let output = format!(
-            "The file {path} has been edited. {}{REVIEW_INSERT}",
-            make_output(&snippet, "a snippet of the edited file", start)
-        );
-        Ok(Output {
-            output,
-            error: None,
-            path: path.to_string(),
-            prev_exist: true,
-            old_content: Some(ft.text),
-            new_content: Some(new_text),
-        })
-    }
-
-    fn undo_edit(&self, p: &Path, path: &str) -> Result<Output, EditError> {
         if !self.history().has(path) {
             return Err(ToolError::NoHistory(path.to_string()).into());
         }
@@ -489,7 +276,7 @@ impl Editor {
         Ok(Output {
             output: format!(
                 "Last edit to {path} undone successfully. {}",
-                make_output(&entry.text, path, 1)
+                make_output(&entry.text, path, 1, d.expand_tabs)
             ),
             error: None,
             path: path.to_string(),
@@ -500,173 +287,7 @@ impl Editor {
     }
 }
 
-/// Where the single occurrence of `old_str` is in the file text, as a byte range of the
-/// original text plus spaces to keep when the match starts or ends inside a TAB's expansion.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Match {
-    start: usize,
-    end: usize,
-    lead: usize,
-    trail: usize,
-}
-
-/// The file text with tabs expanded, and where each TAB went.
-struct Expanded {
-    text: String,
-    /// (byte offset of the TAB in the original, start in the expanded text, width)
-    tabs: Vec<(usize, usize, usize)>,
-}
-
-impl Expanded {
-    fn new(orig: &str) -> Self {
-        let mut text = String::with_capacity(orig.len() + orig.len() / 4);
-        let mut tabs = Vec::new();
-        let mut col = 0usize;
-        for (i, c) in orig.char_indices() {
-            match c {
-                '\t' => {
-                    let w = 8 - col % 8;
-                    tabs.push((i, text.len(), w));
-                    text.extend(std::iter::repeat_n(' ', w));
-                    col += w;
-                }
-                '\n' | '\r' => {
-                    text.push(c);
-                    col = 0;
-                }
-                c => {
-                    text.push(c);
-                    col += 1;
-                }
-            }
-        }
-        Expanded { text, tabs }
-    }
-
-    /// Original offset for a match starting at expanded offset `x`, and the spaces of a
-    /// partly matched TAB to keep before the replacement.
-    fn map_start(&self, x: usize) -> (usize, usize) {
-        let idx = self.tabs.partition_point(|t| t.1 <= x);
-        if idx == 0 {
-            return (x, 0);
-        }
-        let (o, e, w) = self.tabs[idx - 1];
-        if x < e + w {
-            (o, x - e)
-        } else {
-            (o + 1 + (x - e - w), 0)
-        }
-    }
-
-    /// Original offset for a match ending (exclusive) at expanded offset `x`, and the
-    /// spaces of a partly matched TAB to keep after the replacement.
-    fn map_end(&self, x: usize) -> (usize, usize) {
-        let idx = self.tabs.partition_point(|t| t.1 < x);
-        if idx == 0 {
-            return (x, 0);
-        }
-        let (o, e, w) = self.tabs[idx - 1];
-        if x < e + w {
-            (o + 1, e + w - x)
-        } else {
-            (o + 1 + (x - e - w), 0)
-        }
-    }
-}
-
-/// Number of non-overlapping occurrences, counting at most two (Python's `str.count`
-/// semantics, including the empty string occurring between every character).
-fn count_upto2(hay: &str, needle: &str) -> usize {
-    if needle.is_empty() {
-        return if hay.is_empty() { 1 } else { 2 };
-    }
-    memmem::find_iter(hay.as_bytes(), needle.as_bytes())
-        .take(2)
-        .count()
-}
-
-/// 1-based line of every (overlapping) occurrence start, as the reference lists them.
-fn occurrence_lines(hay: &str, needle: &str) -> String {
-    let mut lines = Vec::new();
-    let finder = memmem::Finder::new(needle.as_bytes());
-    let bytes = hay.as_bytes();
-    let (mut pos, mut line, mut counted) = (0usize, 1usize, 0usize);
-    while pos <= bytes.len() && lines.len() <= MAX_LISTED_OCCURRENCES {
-        let Some(off) = finder.find(&bytes[pos..]) else {
-            break;
-        };
-        let hit = pos + off;
-        line += count_newlines(&hay[counted..hit]);
-        counted = hit;
-        lines.push(line);
-        // Next search one character further (the reference's `find(old, idx + 1)`).
-        pos = hit + hay[hit..].chars().next().map_or(1, char::len_utf8);
-    }
-    py_int_list(&lines, MAX_LISTED_OCCURRENCES)
-}
-
-/// Finds the one occurrence of `old` in `text`. An exact match wins; otherwise the
-/// reference's rule applies: compare with TABs expanded in both texts.
-fn find_unique(text: &str, old: &str, path: &str) -> Result<Match, ToolError> {
-    let raw = count_upto2(text, old);
-    if raw == 1 {
-        let start = if old.is_empty() {
-            0
-        } else {
-            memmem::find(text.as_bytes(), old.as_bytes()).unwrap_or(0)
-        };
-        return Ok(Match {
-            start,
-            end: start + old.len(),
-            lead: 0,
-            trail: 0,
-        });
-    }
-    let old_e = expandtabs(old);
-    if !text.contains('\t') && !old.contains('\t') {
-        return Err(if raw == 0 {
-            ToolError::OldStrNotFound {
-                old: old.to_string(),
-                path: path.to_string(),
-            }
-        } else {
-            ToolError::OldStrNotUnique {
-                old: old.to_string(),
-                lines: occurrence_lines(text, old),
-            }
-        });
-    }
-    let exp = Expanded::new(text);
-    match count_upto2(&exp.text, &old_e) {
-        1 => {
-            let xs = if old_e.is_empty() {
-                0
-            } else {
-                memmem::find(exp.text.as_bytes(), old_e.as_bytes()).unwrap_or(0)
-            };
-            let (start, lead) = exp.map_start(xs);
-            let (end, trail) = exp.map_end(xs + old_e.len());
-            Ok(Match {
-                start,
-                end: end.max(start),
-                lead,
-                trail,
-            })
-        }
-        0 if raw == 0 => Err(ToolError::OldStrNotFound {
-            old: old_e.into_owned(),
-            path: path.to_string(),
-        }),
-        0 => Err(ToolError::OldStrNotUnique {
-            lines: occurrence_lines(text, old),
-            old: old_e.into_owned(),
-        }),
-        _ => Err(ToolError::OldStrNotUnique {
-            lines: occurrence_lines(&exp.text, &old_e),
-            old: old_e.into_owned(),
-        }),
-    }
-}
-
+#[cfg(test)]
+mod generations;
 #[cfg(test)]
 mod tests;

@@ -53,13 +53,33 @@ pub enum ToolError {
         /// Python list of 1-based line numbers.
         lines: String,
     },
-    /// `insert_line` outside `[0, N]` (no final period in the reference text).
-    #[error("Invalid `insert_line` parameter: {line}. It should be within the range of lines of the file: [0, {lines}]")]
+    /// `insert_line` outside `[0, N]` (no final period in the reference texts); the hint
+    /// is the generation's (E8).
+    #[error("Invalid `insert_line` parameter: {line}. {hint}")]
     InsertLineOutOfRange {
         /// `str(insert_line)`.
         line: String,
-        /// Number of lines of the file.
-        lines: usize,
+        /// `It should be within the range of … [0, N]`.
+        hint: String,
+    },
+    /// A non-`view` command on a file type only `view` may open (latest editor, E17).
+    #[error("Invalid `path` parameter: {path}. The path {path} points to a binary file ({suffix}) and only the `view` command can be used on supported binary files.")]
+    ViewOnlyBinary {
+        /// The file.
+        path: String,
+        /// Its suffix as written (`.PDF`).
+        suffix: String,
+    },
+    /// `view` of a file the latest editor would convert to Markdown (E17); sandboxd has no
+    /// converter, so the agent is sent to Python as the reference does when conversion fails.
+    #[error(
+        "Error in converting file to Markdown: {reason}. Please use Python code to read {path}"
+    )]
+    NoMarkdown {
+        /// Why.
+        reason: String,
+        /// The file.
+        path: String,
     },
     /// `view_range` given for a directory.
     #[error("Invalid `view_range` parameter: {0}. The `view_range` parameter is not allowed when `path` points to a directory.")]

@@ -1,9 +1,12 @@
 //! Text helpers shared by the editor commands: tab expansion, the `cat -n` rendering with its
-//! clip notice (`spec/editor.md` §6), line slicing, and Python-style whitespace stripping.
+//! clip notice (`spec/editor.md` §6), line slicing and counting as either editor generation
+//! does it, and Python-style whitespace handling (`strip`, `splitlines`).
 //!
 //! Owns: pure string transformations. Must never: touch the file system.
 
 use std::borrow::Cow;
+
+use sandboxd_generation::LineCount;
 
 /// Output longer than this many characters is clipped (`MAX_RESPONSE_LEN`).
 pub const MAX_RESPONSE_LEN: usize = 16000;
@@ -61,10 +64,15 @@ pub fn maybe_truncate<'a>(text: &'a str, notice: &str) -> Cow<'a, str> {
     }
 }
 
-/// `_make_output`: the `cat -n` rendering of `text`, numbered from `start_line`.
-pub fn make_output(text: &str, description: &str, start_line: i64) -> String {
+/// `_make_output`: the `cat -n` rendering of `text`, numbered from `start_line`; TABs are
+/// expanded when `expand_tabs` (openhands-aci 0.1.8; 0.3.2 shows them as they are).
+pub fn make_output(text: &str, description: &str, start_line: i64, expand_tabs: bool) -> String {
     let clipped = maybe_truncate(text, FILE_NOTICE);
-    let expanded = expandtabs(&clipped);
+    let expanded = if expand_tabs {
+        expandtabs(&clipped)
+    } else {
+        Cow::Borrowed(clipped.as_ref())
+    };
     let mut out = String::with_capacity(expanded.len() + expanded.len() / 4 + 128);
     out.push_str("Here's the result of running `cat -n` on ");
     out.push_str(description);
@@ -88,6 +96,69 @@ pub fn is_py_space(c: char) -> bool {
 /// Python's `str.rstrip()`.
 pub fn py_rstrip(s: &str) -> &str {
     s.trim_end_matches(is_py_space)
+}
+
+/// Python's `str.strip()`.
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(is_py_space)
+}
+
+/// A line boundary of Python's `str.splitlines()` other than `\r\n` (texts here are
+/// newline-normalised already).
+fn is_py_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r'
+            | '\x0b'
+            | '\x0c'
+            | '\x1c'
+            | '\x1d'
+            | '\x1e'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
+/// `'\n'.join(s.splitlines())`: every Python line boundary becomes `\n`, and one final
+/// boundary is dropped (so no trailing empty line).
+pub fn py_splitlines_joined(s: &str) -> Cow<'_, str> {
+    let body = match s.strip_suffix("\r\n") {
+        Some(b) => b,
+        None => match s.chars().next_back() {
+            Some(c) if is_py_line_break(c) => &s[..s.len() - c.len_utf8()],
+            _ => s,
+        },
+    };
+    if !body.contains(|c: char| c != '\n' && is_py_line_break(c)) {
+        return Cow::Borrowed(body);
+    }
+    Cow::Owned(
+        body.replace("\r\n", "\n")
+            .chars()
+            .map(|c| if is_py_line_break(c) { '\n' } else { c })
+            .collect(),
+    )
+}
+
+/// Number of lines of `s` as the given editor generation counts them (E3).
+pub fn count_lines(s: &str, how: LineCount) -> usize {
+    let newlines = count_newlines(s);
+    match how {
+        LineCount::SplitParts => newlines + 1,
+        LineCount::Lines => newlines + usize::from(!s.is_empty() && !s.ends_with('\n')),
+    }
+}
+
+/// Physical lines `first..=last` (0-based, clamped) of `s`, each with its `\n` — what
+/// Python's line-by-line read of that range joins to.
+pub fn lines_with_ends(s: &str, first: usize, last: usize) -> &str {
+    if last < first {
+        return "";
+    }
+    let start = line_start(s, first);
+    let end = line_start(s, last + 1);
+    &s[start.min(s.len())..end.max(start).min(s.len())]
 }
 
 /// Number of `\n` in `s`.
@@ -148,27 +219,48 @@ mod tests {
     #[test]
     fn make_output_numbers_lines() {
         assert_eq!(
-            make_output("x = 1\n", "/w/a.py", 1),
+            make_output("x = 1\n", "/w/a.py", 1, true),
             "Here's the result of running `cat -n` on /w/a.py:\n     1\tx = 1\n     2\t\n"
         );
         assert_eq!(
-            make_output("a\n\tb", "d", 9),
+            make_output("a\n\tb", "d", 9, true),
             "Here's the result of running `cat -n` on d:\n     9\ta\n    10\t        b\n"
         );
-        assert!(make_output("x", "d", 1234567).contains("1234567\tx"));
+        assert_eq!(
+            make_output("a\n\tb", "d", 9, false),
+            "Here's the result of running `cat -n` on d:\n     9\ta\n    10\t\tb\n"
+        );
+        assert!(make_output("x", "d", 1234567, true).contains("1234567\tx"));
+    }
+
+    #[test]
+    fn python_line_helpers() {
+        assert_eq!(py_splitlines_joined("a\nb\n"), "a\nb");
+        assert_eq!(py_splitlines_joined("a\nb"), "a\nb");
+        assert_eq!(py_splitlines_joined("a\x0cb\u{2028}c\n\n"), "a\nb\nc\n");
+        assert_eq!(py_splitlines_joined(""), "");
+        assert_eq!(count_lines("a\nb\n", LineCount::Lines), 2);
+        assert_eq!(count_lines("a\nb", LineCount::Lines), 2);
+        assert_eq!(count_lines("", LineCount::Lines), 0);
+        assert_eq!(count_lines("a\nb\n", LineCount::SplitParts), 3);
+        assert_eq!(count_lines("", LineCount::SplitParts), 1);
+        assert_eq!(lines_with_ends("l0\nl1\nl2", 1, 5), "l1\nl2");
+        assert_eq!(lines_with_ends("l0\nl1\nl2\n", 0, 1), "l0\nl1\n");
+        assert_eq!(lines_with_ends("l0\n", 3, 5), "");
+        assert_eq!(py_strip("  x \n"), "x");
     }
 
     #[test]
     fn make_output_clips_at_16000_characters() {
         let text = "é".repeat(16001);
-        let out = make_output(&text, "f", 1);
+        let out = make_output(&text, "f", 1, true);
         let expected = format!(
             "Here's the result of running `cat -n` on f:\n     1\t{}{FILE_NOTICE}\n",
             "é".repeat(16000)
         );
         assert_eq!(out, expected);
         let exact = "x".repeat(16000);
-        assert!(!make_output(&exact, "f", 1).contains("<response clipped>"));
+        assert!(!make_output(&exact, "f", 1, true).contains("<response clipped>"));
     }
 
     #[test]

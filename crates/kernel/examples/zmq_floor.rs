@@ -206,6 +206,7 @@ async fn main() {
                 code: "print(1)",
                 cwd: &cwd,
                 timeout: Some(120.0),
+                ..Cell::default()
             })
             .await;
         assert_eq!(r.text, "1\n");
@@ -224,6 +225,7 @@ async fn main() {
                     code: &format!("print('{tok}')"),
                     cwd: &cwd,
                     timeout: Some(120.0),
+                    ..Cell::default()
                 })
                 .await;
             if r.text != format!("{tok}\n") {

@@ -58,7 +58,7 @@ pub struct KernelConfig {
 }
 
 /// One cell to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Cell<'a> {
     /// Source.
     pub code: &'a str,
@@ -66,6 +66,10 @@ pub struct Cell<'a> {
     pub cwd: &'a str,
     /// Seconds; `None` = no limit (internal cells only).
     pub timeout: Option<f64>,
+    /// The client wrote the timeout as a JSON integer (`120`, not `120.0`).
+    pub timeout_sent_as_integer: bool,
+    /// The client generation: how the timeout note prints the timeout (I1).
+    pub generation: sandboxd_generation::Generation,
 }
 
 /// How a cell ended.
@@ -402,7 +406,11 @@ impl Kernel {
                 (text, out.image_urls, Outcome::Completed)
             }
             RunEnd::TimedOut { partial, recovered } => {
-                let msg = timeout_message(cell.timeout.unwrap_or(0.0));
+                let msg = timeout_message(
+                    cell.generation.dialect(),
+                    cell.timeout.unwrap_or(0.0),
+                    cell.timeout_sent_as_integer,
+                );
                 let mut text = with_partial(&partial, &msg);
                 let outcome = if recovered {
                     Outcome::TimedOut

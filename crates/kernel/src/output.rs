@@ -244,18 +244,17 @@ pub fn strip_sgr(s: &str) -> String {
     out
 }
 
-/// Formats a timeout as Python prints the number the client sent: `120`, `2.5`.
-pub fn python_number(secs: f64) -> String {
-    if secs.fract() == 0.0 && secs.abs() < 1e15 {
-        format!("{}", secs as i64)
-    } else {
-        format!("{secs}")
-    }
-}
-
-/// The reference's timeout text.
-pub fn timeout_message(secs: f64) -> String {
-    format!("[Execution timed out ({} seconds).]", python_number(secs))
+/// The reference's timeout text, the timeout printed as the client generation's server
+/// printed the number the client sent (`spec/compat-latest-texts.md` I1).
+pub fn timeout_message(
+    d: &sandboxd_generation::Dialect,
+    secs: f64,
+    sent_as_integer: bool,
+) -> String {
+    format!(
+        "[Execution timed out ({} seconds).]",
+        d.seconds.show(secs, sent_as_integer)
+    )
 }
 
 #[cfg(test)]
@@ -376,10 +375,23 @@ mod tests {
 
     #[test]
     fn timeout_numbers_print_like_python() {
+        use sandboxd_generation::Generation;
+        let (old, new) = (Generation::V0_20.dialect(), Generation::Latest.dialect());
         assert_eq!(
-            timeout_message(120.0),
+            timeout_message(old, 120.0, true),
             "[Execution timed out (120 seconds).]"
         );
-        assert_eq!(timeout_message(2.5), "[Execution timed out (2.5 seconds).]");
+        assert_eq!(
+            timeout_message(old, 2.5, false),
+            "[Execution timed out (2.5 seconds).]"
+        );
+        assert_eq!(
+            timeout_message(new, 120.0, true),
+            "[Execution timed out (120.0 seconds).]"
+        );
+        assert_eq!(
+            timeout_message(new, 2.0, false),
+            "[Execution timed out (2.0 seconds).]"
+        );
     }
 }

@@ -43,6 +43,9 @@ async fn run(
         code,
         cwd: dir.path().to_str().unwrap(),
         timeout: Some(timeout),
+        // The tests send whole numbers as a 0.20 client does: `1`, not `1.0`.
+        timeout_sent_as_integer: timeout.fract() == 0.0,
+        ..Cell::default()
     })
     .await
 }
@@ -150,6 +153,7 @@ async fn cwd_is_pushed_when_it_changes() {
             code: "print(os.getcwd())",
             cwd: sub.to_str().unwrap(),
             timeout: Some(30.0),
+            ..Cell::default()
         })
         .await;
     assert_eq!(r.text, format!("{}\n", sub.display()));

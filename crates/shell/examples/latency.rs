@@ -10,7 +10,7 @@ async fn main() {
     let sh = Shell::start(ShellOptions {
         username: None,
         working_dir: dir,
-        no_change_timeout: Duration::from_secs(30),
+        no_change_timeout: Some(Duration::from_secs(30)),
         env: Vec::new(),
     })
     .await

@@ -24,6 +24,8 @@ mod spawn;
 pub mod split;
 pub mod texts;
 
+pub use sandboxd_generation::Generation;
+
 /// Why a shell could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum ShellError {
@@ -48,8 +50,9 @@ pub struct ShellOptions {
     pub username: Option<String>,
     /// Initial working directory.
     pub working_dir: PathBuf,
-    /// The no-change (soft) timeout.
-    pub no_change_timeout: Duration,
+    /// The no-change (soft) timeout; `None`: the requesting generation's default (30 s for
+    /// the 0.20 client, 10 s for the latest, `spec/compat-latest-texts.md` B3).
+    pub no_change_timeout: Option<Duration>,
     /// Extra environment variables for bash (on top of the inherited environment).
     pub env: Vec<(String, String)>,
 }
@@ -61,12 +64,15 @@ pub struct RunRequest {
     pub command: String,
     /// Latest client: `command` is input for the running program.
     pub is_input: bool,
-    /// The request comes from the latest client (texts differ slightly).
-    pub latest: bool,
+    /// The client generation that sent it: picks texts and the busy rule (B1–B9).
+    pub generation: Generation,
     /// No soft timeout.
     pub blocking: bool,
     /// Hard timeout in seconds.
     pub timeout: Option<f64>,
+    /// The client wrote the timeout as a JSON integer (`1`, not `1.0`); the 0.20 server
+    /// printed it as sent (B2).
+    pub timeout_sent_as_integer: bool,
 }
 
 /// `CmdOutputMetadata` as the shell reports it.

@@ -20,7 +20,8 @@ use crate::screen::Screen;
 use crate::spawn::{self, Identity};
 use crate::split;
 use crate::texts;
-use crate::{Metadata, RunRequest, ShellError, ShellOptions, ShellOutcome};
+use crate::{Generation, Metadata, RunRequest, ShellError, ShellOptions, ShellOutcome};
+use sandboxd_generation::BusyRule;
 
 /// Bytes read from the pty per wake-up before other events get a turn.
 const READ_BURST: usize = 1 << 20;
@@ -88,6 +89,10 @@ struct Watch {
     typed: Option<String>,
     blocking: bool,
     timeout: Option<f64>,
+    /// The timeout was a JSON integer (how the 0.20 texts print it).
+    timeout_integer: bool,
+    /// Whose texts the observation uses.
+    generation: Generation,
     /// Note to put in front of the prefix (new session).
     note: String,
 }
@@ -341,9 +346,10 @@ impl Driver {
         self.handle(RunRequest {
             command: cmd.to_string(),
             is_input: false,
-            latest: false,
+            generation: Generation::V0_20,
             blocking: true,
             timeout: Some(timeout),
+            timeout_sent_as_integer: false,
         })
         .await
     }
@@ -352,6 +358,8 @@ impl Driver {
 
     async fn handle(&mut self, req: RunRequest) -> ShellOutcome {
         let cmd = req.command.trim().to_string();
+        let d = req.generation.dialect();
+        let refuse_unless_input = d.bash.busy == BusyRule::RefuseUnlessInput;
         let mut note = String::new();
         if self.proc.is_none() {
             // Boxed: respawning re-runs the init commands through `handle`.
@@ -379,6 +387,8 @@ impl Driver {
             typed,
             blocking: req.blocking,
             timeout: req.timeout,
+            timeout_integer: req.timeout_sent_as_integer,
+            generation: req.generation,
             note: note.clone(),
         };
         if cmd.is_empty() {
@@ -388,14 +398,17 @@ impl Driver {
             if let Some(f) = self.finished.take() {
                 return self.completed(f, &watch(None, None));
             }
-            let text = if req.latest {
-                texts::NO_PREVIOUS_RUNNING_LOGS
-            } else {
-                texts::NO_PREVIOUS_COMMAND
-            };
-            return plain(text, &note);
+            return plain(d.bash.no_previous_command, &note);
         }
-        if let Some(key) = special_key(&cmd) {
+        // Latest (B7/B8): `is_input` with nothing running is refused, special keys included.
+        if refuse_unless_input && req.is_input && self.busy.is_none() {
+            return plain(texts::NO_PREVIOUS_RUNNING_INPUT, &note);
+        }
+        // Latest (B4): a key without `is_input` while a command runs is refused like any
+        // other command; the 0.20 client's keys always go through.
+        let key = special_key(&cmd)
+            .filter(|_| !(refuse_unless_input && self.busy.is_some() && !req.is_input));
+        if let Some(key) = key {
             let byte = key_byte(key);
             if self.busy.is_none() {
                 // At the prompt only C-c and C-l make sense (both redraw the prompt); other
@@ -429,12 +442,8 @@ impl Driver {
             return ShellOutcome::Error(split::multiple_commands_error(&parts));
         }
         if let Some(busy) = self.busy {
-            if req.latest || busy == Busy::Hard {
-                let suffix = if req.latest {
-                    texts::not_executed_latest(&cmd)
-                } else {
-                    texts::not_executed(&cmd)
-                };
+            if refuse_unless_input || busy == Busy::Hard {
+                let suffix = texts::not_executed(d, &cmd);
                 let raw = self.render_epoch();
                 let prefix = format!("{note}{}", texts::BELOW);
                 let content = output(&mut self.epoch, raw.0, None);
@@ -528,7 +537,12 @@ impl Driver {
     async fn watch(&mut self, w: Watch) -> ShellOutcome {
         let start = Instant::now();
         let mut last_change = start;
-        let soft = (!w.blocking).then_some(self.opts.no_change_timeout);
+        let d = w.generation.dialect();
+        let no_change = self
+            .opts
+            .no_change_timeout
+            .unwrap_or(Duration::from_secs(d.bash.no_change_default_secs));
+        let soft = (!w.blocking).then_some(no_change);
         let hard = w
             .timeout
             .filter(|t| t.is_finite() && *t > 0.0)
@@ -555,12 +569,13 @@ impl Driver {
                 Step::Timer => {
                     let now = Instant::now();
                     if soft_at.is_some_and(|t| now >= t) {
-                        let secs = self.opts.no_change_timeout.as_secs_f64();
-                        return self.timed_out(Busy::Soft, texts::no_change(secs), &w);
+                        let text = texts::no_change(d, no_change.as_secs_f64());
+                        return self.timed_out(Busy::Soft, text, &w);
                     }
                     if hard_at.is_some_and(|t| now >= t) {
                         let secs = w.timeout.unwrap_or_default();
-                        return self.timed_out(Busy::Hard, texts::hard_timeout(secs), &w);
+                        let text = texts::hard_timeout(d, secs, w.timeout_integer);
+                        return self.timed_out(Busy::Hard, text, &w);
                     }
                 }
                 Step::Io => {}

@@ -8,7 +8,7 @@ fn opts(dir: &std::path::Path) -> ShellOptions {
     ShellOptions {
         username: None,
         working_dir: dir.to_path_buf(),
-        no_change_timeout: Duration::from_secs(2),
+        no_change_timeout: Some(Duration::from_secs(2)),
         env: Vec::new(),
     }
 }

@@ -2,6 +2,7 @@
 //! undo, and the fixes (tabs, CRLF, size/binary limits).
 
 use super::*;
+use sandboxd_generation::Generation;
 use std::fs;
 
 struct Fx {
@@ -23,7 +24,7 @@ fn fx() -> Fx {
 fn ctx() -> Context {
     Context {
         cwd: Some("/workspace".into()),
-        hint_only_if_exists: false,
+        generation: Generation::V0_20,
     }
 }
 
@@ -93,7 +94,7 @@ fn path_validation_errors_in_order() {
     );
     let latest = Context {
         cwd: Some(f.root.clone().into()),
-        hint_only_if_exists: true,
+        generation: Generation::Latest,
     };
     assert_eq!(
         f.ed.call(&Request::new("view", "nope.txt"), &latest)
