@@ -155,9 +155,11 @@ fn both_generations_share_one_editor() {
     );
     // The latest editor (openhands-aci 0.3.2) counts "x = 1\n" as one line (E3).
     let latest_view = |range: Value| {
-        s.action(json!({"action": "read", "timeout": 120.0, "args": {"path": p,
+        s.action(
+            json!({"action": "read", "timeout": 120.0, "args": {"path": p,
             "start": 0, "end": -1, "thought": "", "security_risk": -1, "impl_source": "oh_aci",
-            "view_range": range}}))
+            "view_range": range}}),
+        )
     };
     assert_eq!(
         latest_view(json!([1, 1]))["content"],

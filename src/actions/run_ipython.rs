@@ -71,7 +71,16 @@ pub async fn execute(rt: &Arc<Runtime>, action: IpythonAction) -> Observation {
             generation: action.generation,
         })
         .await;
-    let output = result.text.trim_end();
+    // The latest server takes images out of the text into a list (compat-latest O2): the
+    // text is then the text parts alone, joined as they came.
+    let lists_images = action.generation.dialect().ipython.image_urls;
+    let mut text = result.text;
+    if lists_images {
+        for url in &result.image_urls {
+            text = text.replacen(&format!("\n![image]({url})\n"), "", 1);
+        }
+    }
+    let output = text.trim_end();
     let extra = if action.include_extra {
         format!(
             "\n[Jupyter current working directory: {cwd}]\n[Jupyter Python interpreter: {}]",
@@ -86,15 +95,8 @@ pub async fn execute(rt: &Arc<Runtime>, action: IpythonAction) -> Observation {
             return obs;
         }
     }
-    let mut content = format!("{output}{extra}");
-    // The latest client takes images as a list (compat-latest O2) instead of inline.
-    let lists_images = action.generation.dialect().ipython.image_urls;
-    let image_urls = (lists_images && !result.image_urls.is_empty()).then(|| {
-        for url in &result.image_urls {
-            content = content.replacen(&format!("\n![image]({url})\n"), "\n", 1);
-        }
-        result.image_urls.clone()
-    });
+    let content = format!("{output}{extra}");
+    let image_urls = (lists_images && !result.image_urls.is_empty()).then_some(result.image_urls);
     Observation::RunIpython {
         content,
         code: action.code,
