@@ -308,6 +308,29 @@ fn click_button_solved_by_its_goal() {
         format!("click(\"{bid}\")")
     );
     assert_eq!(s.rewards(), [0.0, 1.0]);
+
+    // Chromium dying under BrowserGym (a crash, the OOM killer): the environment is replaced.
+    let browsers: Vec<i32> = descendants(s.bridge_pid())
+        .into_iter()
+        .filter(|p| {
+            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd);
+            cmd.contains("chrom") && !cmd.contains("--type=")
+        })
+        .collect();
+    assert!(!browsers.is_empty());
+    for &b in &browsers {
+        // SAFETY: a signal to a browser of the server under test.
+        unsafe { libc::kill(b, libc::SIGKILL) };
+    }
+    expect_gone(&browsers, "killed browsers");
+    let r = s.browse("noop(0)");
+    let said = r["content"].as_str().unwrap();
+    assert!(
+        said.contains("lost its browser") && said.contains("episode reset"),
+        "{said}"
+    );
+    assert_eq!(s.rewards(), Vec::<f64>::new());
 }
 
 /// enter-text: an action the environment rejects carries BrowserGym's own error and no

@@ -286,7 +286,8 @@ impl EvalEnv {
         let frame = wire::encode(&ToBridge::Step { id, action });
         let sent = timeout_at(deadline, bridge.proc.send(&frame)).await;
         let reply = match sent {
-            Err(_) => Reply::Timeout,
+            // A frame cut short would leave the pipe out of step: the bridge is replaced.
+            Err(_) => Reply::Lost("did not take the action within the step timeout".into()),
             Ok(Err(_)) => Reply::Lost(gone(bridge).await),
             Ok(Ok(())) => await_reply(bridge, id, deadline).await,
         };
