@@ -35,11 +35,39 @@ fn skipped() -> bool {
     skip
 }
 
-fn start_eval(env_id: &str, extra: &[&str], envs: &[(&str, &str)]) -> Server {
+/// A server in evaluation mode, with a HOME of its own: the tests start several servers at
+/// once, and their start-up `git config --global` commands would race for one
+/// `~/.gitconfig` lock.
+struct Eval {
+    server: Server,
+    _home: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Eval {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl std::ops::DerefMut for Eval {
+    fn deref_mut(&mut self) -> &mut Server {
+        &mut self.server
+    }
+}
+
+fn start_eval(env_id: &str, extra: &[&str], envs: &[(&str, &str)]) -> Eval {
     let py = python();
+    let home = tempfile::tempdir().unwrap();
+    let home_path = home.path().display().to_string();
     let mut args = vec!["--browsergym-eval-env", env_id, "--browsergym-python", &py];
     args.extend_from_slice(extra);
-    common::start_with_env(KEY, &args, envs)
+    let mut envs = envs.to_vec();
+    envs.push(("HOME", &home_path));
+    Eval {
+        server: common::start_with_env(KEY, &args, &envs),
+        _home: home,
+    }
 }
 
 impl Server {
@@ -83,24 +111,37 @@ impl Server {
     /// The environment's child: the process under the server running the bridge.
     fn bridge_pid(&self) -> i32 {
         let server = self.child.id() as i32;
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<i32>().ok());
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if ppid == Some(server)
-                && String::from_utf8_lossy(&cmdline).contains("sandboxd_browsergym.py")
-            {
-                return pid;
-            }
-        }
-        panic!("no BrowserGym bridge under the server {server}");
+        processes()
+            .into_iter()
+            .find(|&(pid, ppid)| ppid == server && cmdline(pid).contains("sandboxd_browsergym.py"))
+            .map(|(pid, _)| pid)
+            .unwrap_or_else(|| panic!("no BrowserGym bridge under the server {server}"))
     }
+}
+
+/// Every process as `(pid, parent pid)`, from /proc.
+fn processes() -> Vec<(i32, i32)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the parenthesised command name: state, ppid, ...
+        if let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            out.push((pid, ppid));
+        }
+    }
+    out
+}
+
+fn cmdline(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw).into_owned()
 }
 
 /// The bid of the accessibility node with this role and name.
@@ -142,18 +183,8 @@ fn expect_gone(pids: &[i32], what: &str) {
 /// Every descendant of `pid`.
 fn descendants(pid: i32) -> Vec<i32> {
     let mut children: std::collections::HashMap<i32, Vec<i32>> = Default::default();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-        if let Some(ppid) = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<i32>().ok())
-        {
-            children.entry(ppid).or_default().push(p);
-        }
+    for (p, ppid) in processes() {
+        children.entry(ppid).or_default().push(p);
     }
     let mut all = vec![pid];
     let mut i = 0;
@@ -270,9 +301,7 @@ fn choose_list_as_openhands_tests_it_then_solved_then_restarted() {
     s.bash_works();
 
     // Shutdown closes the environment: nothing of it is left, not even its temp files.
-    let cmdline =
-        String::from_utf8(std::fs::read(format!("/proc/{second}/cmdline")).unwrap()).unwrap();
-    let script = cmdline.split('\0').nth(1).unwrap().to_string();
+    let script = cmdline(second).split('\0').nth(1).unwrap().to_string();
     let tmp = Path::new(&script).parent().unwrap().to_path_buf();
     assert!(tmp.exists());
     let helpers = descendants(second);
@@ -312,9 +341,8 @@ fn click_button_solved_by_its_goal() {
     // Chromium dying under BrowserGym (a crash, the OOM killer): the environment is replaced.
     let browsers: Vec<i32> = descendants(s.bridge_pid())
         .into_iter()
-        .filter(|p| {
-            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            let cmd = String::from_utf8_lossy(&cmd);
+        .filter(|&p| {
+            let cmd = cmdline(p);
             cmd.contains("chrom") && !cmd.contains("--type=")
         })
         .collect();
@@ -514,9 +542,6 @@ fn normal_mode_has_no_goal_and_no_rewards() {
     assert_eq!(goal["content"], "");
     assert_eq!(s.browse("GET_EVAL_REWARDS")["content"], "[]");
     assert!(descendants(s.child.id() as i32)
-        .iter()
-        .all(|p| !String::from_utf8_lossy(
-            &std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default()
-        )
-        .contains("sandboxd_browsergym")));
+        .into_iter()
+        .all(|p| !cmdline(p).contains("sandboxd_browsergym")));
 }
