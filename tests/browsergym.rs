@@ -35,12 +35,12 @@ fn skipped() -> bool {
     skip
 }
 
-/// A server in evaluation mode, with a HOME of its own: the tests start several servers at
-/// once, and their start-up `git config --global` commands would race for one
-/// `~/.gitconfig` lock.
+/// A server in evaluation mode, with a git global config of its own: the tests start
+/// several servers at once, and their start-up `git config --global` commands would race for
+/// one `~/.gitconfig` lock ("could not lock config file").
 struct Eval {
     server: Server,
-    _home: tempfile::TempDir,
+    _git: tempfile::TempDir,
 }
 
 impl std::ops::Deref for Eval {
@@ -58,15 +58,15 @@ impl std::ops::DerefMut for Eval {
 
 fn start_eval(env_id: &str, extra: &[&str], envs: &[(&str, &str)]) -> Eval {
     let py = python();
-    let home = tempfile::tempdir().unwrap();
-    let home_path = home.path().display().to_string();
+    let git = tempfile::tempdir().unwrap();
+    let gitconfig = git.path().join("gitconfig").display().to_string();
     let mut args = vec!["--browsergym-eval-env", env_id, "--browsergym-python", &py];
     args.extend_from_slice(extra);
     let mut envs = envs.to_vec();
-    envs.push(("HOME", &home_path));
+    envs.push(("GIT_CONFIG_GLOBAL", &gitconfig));
     Eval {
         server: common::start_with_env(KEY, &args, &envs),
-        _home: home,
+        _git: git,
     }
 }
 
@@ -403,11 +403,11 @@ fn steps_over_the_timeout() {
     }
     let s = start_eval(
         "browsergym/miniwob.click-test",
-        &["--browser-step-timeout", "5"],
+        &["--browser-step-timeout", "8"],
         &[],
     );
     s.goal();
-    let slow = s.browse("noop(6000)");
+    let slow = s.browse("noop(9000)");
     assert_eq!(slow["extras"]["error"], true, "{slow}");
     assert_eq!(
         slow["content"],

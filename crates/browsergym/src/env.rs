@@ -25,6 +25,10 @@ use crate::wire::{self, FromBridge, StepReply, ToBridge};
 /// How long start-up waits for the bridge to import BrowserGym and the benchmark.
 const IMPORT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How long a browse waits for the task to load (`env.reset()`) before its own step time
+/// starts: the reference does not even answer `/alive` before that, and waits up to 200 s.
+const READY_TIMEOUT: Duration = Duration::from_secs(200);
+
 /// Chromium flags of normal mode that Playwright sets itself (or that only matter for
 /// sandboxd's own CDP session) and so are not passed to it.
 const PLAYWRIGHT_OWNS: &[&str] = &[
@@ -214,8 +218,9 @@ impl EvalEnv {
             obs: BrowserObservation::failure(msg, failure_url),
             goal_image_urls: Vec::new(),
         };
-        let deadline = Instant::now() + self.config.step_timeout;
-        let Ok(mut guard) = timeout_at(deadline, self.state.lock()).await else {
+        // Another step holds the environment (the server serialises actions; this is for
+        // callers that do not).
+        let Ok(mut guard) = timeout(self.config.step_timeout, self.state.lock()).await else {
             return fail(TIMEOUT_MESSAGE.into());
         };
         let st = &mut *guard;
@@ -234,9 +239,11 @@ impl EvalEnv {
                 return fail(with_notice(st.notice.take(), e));
             }
         }
-        if let Err(e) = self.ensure_ready(st, deadline).await {
+        if let Err(e) = self.ensure_ready(st, Instant::now() + READY_TIMEOUT).await {
             return fail(with_notice(st.notice.take(), e));
         }
+        // The step's own time starts once the task is loaded.
+        let deadline = Instant::now() + self.config.step_timeout;
         if let Some(notice) = st.notice.take() {
             return fail(notice);
         }
@@ -320,17 +327,17 @@ impl EvalEnv {
         }
     }
 
-    /// Waits (within the step's time) until the episode runs.
+    /// Waits (until `deadline`) for the episode to run.
     async fn ensure_ready(&self, st: &mut State, deadline: Instant) -> Result<(), String> {
         let bridge = st.bridge.as_mut().expect("spawned");
         while bridge.episode.is_none() {
             let why = match timeout_at(deadline, bridge.proc.recv()).await {
                 Err(_) => {
-                    return Err(
+                    return Err(format!(
                         "The BrowserGym environment is still loading its task (env.reset() did \
-                         not finish within the browse step timeout); try the action again."
-                            .into(),
-                    )
+                         not finish within {} s); try the action again.",
+                        READY_TIMEOUT.as_secs()
+                    ))
                 }
                 Ok(Some(Ok((
                     FromBridge::Ready {
