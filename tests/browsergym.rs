@@ -301,8 +301,7 @@ fn choose_list_as_openhands_tests_it_then_solved_then_restarted() {
     s.bash_works();
 
     // Shutdown closes the environment: nothing of it is left, not even its temp files.
-    let script = cmdline(second).split('\0').nth(1).unwrap().to_string();
-    let tmp = Path::new(&script).parent().unwrap().to_path_buf();
+    let tmp = bridge_tmp(second);
     assert!(tmp.exists());
     let helpers = descendants(second);
     drop(s); // SIGTERM and wait
@@ -465,6 +464,7 @@ fn a_killed_server_leaves_no_environment_behind() {
     let mut s = start_eval("browsergym/miniwob.click-test", &[], &[]);
     s.goal();
     let bridge = s.bridge_pid();
+    let tmp = bridge_tmp(bridge);
     let mut all = descendants(bridge);
     assert!(
         all.len() >= 2,
@@ -474,6 +474,17 @@ fn a_killed_server_leaves_no_environment_behind() {
     s.child.kill().unwrap();
     s.child.wait().unwrap();
     expect_gone(&all, "environment processes");
+    // Its files stay until the next evaluation server starts on this machine.
+    assert!(tmp.exists());
+    let next = start_eval("browsergym/miniwob.click-test", &[], &[]);
+    assert!(!tmp.exists(), "{} was left behind", tmp.display());
+    drop(next);
+}
+
+/// The bridge's temporary directory (where its script is).
+fn bridge_tmp(bridge: i32) -> std::path::PathBuf {
+    let script = cmdline(bridge).split('\0').nth(1).unwrap().to_string();
+    Path::new(&script).parent().unwrap().to_path_buf()
 }
 
 /// Start-up refusals name what to install (or what is wrong with the id), and exit.

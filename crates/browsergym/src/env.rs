@@ -136,6 +136,7 @@ impl EvalEnv {
             .to_string(),
             env_remove: vec!["SESSION_API_KEY".into()],
         };
+        let _ = tokio::task::spawn_blocking(crate::process::remove_stale_dirs).await;
         let env = Arc::new_cyclic(|me| EvalEnv {
             config,
             spec,

@@ -25,6 +25,33 @@ pub const BRIDGE_PY: &str = include_str!("../python/sandboxd_browsergym.py");
 /// Its file name (also how tests recognise the process under the server).
 pub const BRIDGE_FILE: &str = "sandboxd_browsergym.py";
 
+/// Start of the name of a bridge's temporary directory, followed by the server's pid.
+const TMP_PREFIX: &str = "sandboxd-browsergym-";
+
+/// Removes the temporary directories that bridges of servers no longer running left behind
+/// (a server killed with SIGKILL cannot remove its own). Blocking; a few `/tmp` reads.
+pub fn remove_stale_dirs() {
+    let tmp = std::env::temp_dir();
+    let Ok(entries) = std::fs::read_dir(&tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TMP_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid > 1 && !Path::new(&format!("/proc/{pid}")).exists() {
+            tracing::debug!(dir = %entry.path().display(), "removing a dead server's BrowserGym files");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Bytes of the bridge's stderr kept for error messages.
 const STDERR_TAIL: usize = 8 * 1024;
 
@@ -58,7 +85,7 @@ impl BridgeProcess {
     /// parent-death signal fires when the thread that forked ends.
     pub fn spawn(spec: &Spec) -> Result<BridgeProcess, String> {
         let tmp = tempfile::Builder::new()
-            .prefix("sandboxd-browsergym-")
+            .prefix(&format!("{TMP_PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
         let script = tmp.path().join(BRIDGE_FILE);
