@@ -48,7 +48,8 @@ pub struct Cli {
     #[arg(long = "user-id")]
     pub user_id: Option<u32>,
 
-    /// BrowserGym evaluation environment id.
+    /// BrowserGym evaluation environment id (e.g. `browsergym/miniwob.choose-list`): browse
+    /// actions then run in that benchmark's own environment (README, "Evaluation mode").
     #[arg(long = "browsergym-eval-env")]
     pub browsergym_eval_env: Option<String>,
 
@@ -85,6 +86,11 @@ pub struct Cli {
     /// /openhands/.openvscode-server/bin/openvscode-server, then code-server on PATH.
     #[arg(long = "vscode-path", env = "SANDBOXD_VSCODE_PATH")]
     pub vscode_path: Option<PathBuf>,
+    /// Python interpreter for the BrowserGym evaluation environment (a path or a command
+    /// name); it must have browsergym-core and the benchmark's package. Default: --python if
+    /// given, else `python3` on PATH.
+    #[arg(long = "browsergym-python", env = "SANDBOXD_BROWSERGYM_PYTHON")]
+    pub browsergym_python: Option<String>,
 }
 
 /// The resolved configuration every part of the server reads.

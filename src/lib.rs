@@ -10,7 +10,8 @@
 //!   `browse`) behind one dispatcher that holds the action lock.
 //! - [`files`]: disk work — path resolution, read/write semantics, listing, zip in and out.
 //! - [`runtime`]: the shared state and start-up order; executors that own a child process
-//!   (the shell, the kernel, the browser) live in the workspace crates under `crates/`, next
+//!   (the shell, the kernel, the browser, evaluation mode's BrowserGym environment in
+//!   `crates/browsergym`) live in the workspace crates under `crates/`, next
 //!   to `crates/editor` (the native file editor), `crates/pyliteral` (the Python-literal
 //!   parser the editor and the browser action language share) and `crates/child` (the
 //!   fork→exec set-up of every child and the guardian that cleans up after a killed server).

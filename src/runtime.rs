@@ -33,9 +33,9 @@ pub struct Runtime {
     pub editor: Arc<sandboxd_editor::Editor>,
     /// The IPython kernel (`jupyter` plugin), started in the background at start-up.
     pub kernel: Option<Arc<sandboxd_kernel::Kernel>>,
-    /// The headless browser; None with --no-enable-browser. Chromium itself starts lazily at
-    /// the first browse action.
-    pub browser: Option<Arc<sandboxd_browser::BrowserService>>,
+    /// The headless browser (or, with --browsergym-eval-env, the evaluation environment);
+    /// None with --no-enable-browser. Normal mode's Chromium starts at the first browse action.
+    pub browser: Option<Arc<crate::actions::browse::Browser>>,
     /// The persistent bash session of the `run` action.
     pub shell: sandboxd_shell::Shell,
     /// The `vscode` plugin's server, started in the background.
@@ -52,10 +52,11 @@ impl Runtime {
             tokio::task::spawn_blocking(move || crate::init::init_user_and_working_dir(&cfg))
                 .await??;
         // Shell and kernel start concurrently; the browser only records its settings (it
-        // starts at the first browse action).
+        // starts at the first browse action), except in evaluation mode, whose environment
+        // starts now as the reference's does.
         let shell_start = tokio::spawn(crate::actions::run::start_shell(config.clone()));
         let kernel_start = tokio::spawn(crate::actions::run_ipython::start_kernel(config.clone()));
-        let browser = crate::actions::browse::new_browser(&config)?;
+        let browser = crate::actions::browse::new_browser(&config).await?;
         // In the background: `/alive` never waits for VS Code.
         let vscode = crate::vscode::VsCode::start(&config);
         let rt = Arc::new(Runtime {

@@ -1,6 +1,7 @@
 //! `browse` and `browse_interactive`: runs them on the headless browser
-//! (`sandboxd_browser`) and shapes the result for the client generation that asked
-//! (`spec/browser.md` §4–5, `spec/compat-latest.md` O3/O5).
+//! (`sandboxd_browser`) or, with `--browsergym-eval-env`, in the BrowserGym evaluation
+//! environment (`sandboxd_browsergym`), and shapes the result for the client generation that
+//! asked (`spec/browser.md` §4–6, `spec/compat-latest.md` O3/O5) the same way for both.
 //!
 //! Owns the mapping to [`crate::protocol::BrowseObservation`]; it must never drive the
 //! browser itself. The 0.20 shape is the default; a request carrying `return_axtree` is from
@@ -14,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use sandboxd_browser::{BrowserConfig, BrowserObservation, BrowserService};
+use sandboxd_browsergym::{EvalConfig, EvalEnv, EvalObservation};
 use serde_json::json;
 
 use crate::config::Config;
@@ -25,11 +27,50 @@ use crate::runtime::Runtime;
 /// The answer to a browse action when the browser is disabled (compat-latest.md O5).
 pub const DISABLED: &str = "Browser functionality is not supported or disabled.";
 
-/// Builds the browser service from the configuration (nothing is launched here).
-///
-/// Fails start-up when `--browsergym-eval-env` is given: with the browser disabled (as the
-/// latest reference does) or because no evaluation environment can be served.
-pub fn new_browser(config: &Config) -> anyhow::Result<Option<Arc<BrowserService>>> {
+/// What browse actions run on.
+// One value per server, behind an `Arc`: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Browser {
+    /// Chromium over CDP, started at the first browse action.
+    Native(BrowserService),
+    /// `--browsergym-eval-env`: the benchmark's BrowserGym environment, started with the server.
+    Eval(Arc<EvalEnv>),
+}
+
+impl Browser {
+    async fn browse_url(&self, url: &str) -> EvalObservation {
+        match self {
+            Browser::Native(b) => EvalObservation {
+                obs: b.browse_url(url).await,
+                goal_image_urls: Vec::new(),
+            },
+            Browser::Eval(env) => env.browse_url(url).await,
+        }
+    }
+
+    async fn browse_interactive(&self, script: &str) -> EvalObservation {
+        match self {
+            Browser::Native(b) => EvalObservation {
+                obs: b.browse_interactive(script).await,
+                goal_image_urls: Vec::new(),
+            },
+            Browser::Eval(env) => env.browse_interactive(script).await,
+        }
+    }
+
+    /// Stops the browser or the environment and everything it started.
+    pub async fn shutdown(&self) {
+        match self {
+            Browser::Native(b) => b.shutdown().await,
+            Browser::Eval(env) => env.shutdown().await,
+        }
+    }
+}
+
+/// Builds the browser from the configuration. Normal mode launches nothing here; evaluation
+/// mode starts the environment and fails start-up when BrowserGym, the benchmark's package
+/// or the id is missing (the task itself loads in the background).
+pub async fn new_browser(config: &Config) -> anyhow::Result<Option<Arc<Browser>>> {
     if !config.enable_browser {
         if let Some(env) = &config.browsergym_eval_env {
             anyhow::bail!(
@@ -42,12 +83,33 @@ pub fn new_browser(config: &Config) -> anyhow::Result<Option<Arc<BrowserService>
     if !(secs.is_finite() && secs > 0.0) {
         anyhow::bail!("--browser-step-timeout must be a positive number of seconds, got {secs}");
     }
-    let service = BrowserService::new(BrowserConfig {
-        executable: config.cli.browser_path.clone(),
-        step_timeout: std::time::Duration::from_secs_f64(secs),
-        eval_env: config.browsergym_eval_env.clone(),
-    })?;
-    Ok(Some(Arc::new(service)))
+    let step_timeout = std::time::Duration::from_secs_f64(secs);
+    let Some(env_id) = &config.browsergym_eval_env else {
+        return Ok(Some(Arc::new(Browser::Native(BrowserService::new(
+            BrowserConfig {
+                executable: config.cli.browser_path.clone(),
+                step_timeout,
+            },
+        )))));
+    };
+    let chromium = sandboxd_browser::launch::find_executable(config.cli.browser_path.as_deref())
+        .map_err(|e| anyhow::anyhow!("--browsergym-eval-env {env_id:?} needs Chromium: {e}"))?;
+    let python = config
+        .cli
+        .browsergym_python
+        .clone()
+        .or_else(|| config.cli.python.clone())
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "python3".into());
+    let env = EvalEnv::start(EvalConfig {
+        env_id: env_id.clone(),
+        python,
+        chromium,
+        step_timeout,
+    })
+    .await
+    .map_err(anyhow::Error::msg)?;
+    Ok(Some(Arc::new(Browser::Eval(env))))
 }
 
 /// Opens a URL.
@@ -73,10 +135,14 @@ pub async fn execute_interactive(
 
 async fn shape(
     rt: &Arc<Runtime>,
-    obs: BrowserObservation,
+    answer: EvalObservation,
     trigger: &str,
     return_axtree: Option<bool>,
 ) -> Observation {
+    let EvalObservation {
+        obs,
+        goal_image_urls,
+    } = answer;
     let screenshot_path = match return_axtree {
         Some(_) if !obs.screenshot.is_empty() => {
             save_screenshot(&rt.config.working_dir, &obs.screenshot).await
@@ -87,7 +153,11 @@ async fn shape(
     let trigger = trigger.to_string();
     let url = obs.url.clone();
     match tokio::task::spawn_blocking(move || {
-        to_protocol(obs, &trigger, return_axtree, screenshot_path)
+        let mut out = to_protocol(obs, &trigger, return_axtree, screenshot_path);
+        if let Some(latest) = out.latest.as_mut() {
+            latest.goal_image_urls = goal_image_urls;
+        }
+        out
     })
     .await
     {

@@ -33,8 +33,9 @@ const STDERR_TAIL: usize = 4096;
 /// Flags for a headless browser that works as root, on a closed network, and leaves nothing
 /// behind. Site isolation is off so that every frame of a page lives in the page's own
 /// renderer and one CDP session reaches all frames (cross-origin iframes included); it also
-/// saves a renderer process per site.
-const FLAGS: &[&str] = &[
+/// saves a renderer process per site. (Also the base of the flags BrowserGym's Playwright
+/// gets in evaluation mode, less those Playwright sets itself.)
+pub const FLAGS: &[&str] = &[
     "--headless",
     "--no-sandbox",
     "--disable-setuid-sandbox",

@@ -25,7 +25,7 @@ pub mod session;
 pub mod text;
 
 pub use service::{
-    BrowserConfig, BrowserObservation, BrowserService, ConfigError, DEFAULT_STEP_TIMEOUT,
-    EVAL_GET_GOAL, EVAL_GET_REWARDS, TIMEOUT_MESSAGE,
+    BrowserConfig, BrowserObservation, BrowserService, DEFAULT_STEP_TIMEOUT, EVAL_GET_GOAL,
+    EVAL_GET_REWARDS, TIMEOUT_MESSAGE,
 };
 pub use text::flatten_axtree;

@@ -33,6 +33,8 @@ pub enum MarksError {
     Encode(#[from] png::EncodingError),
     #[error("screenshot has an unsupported pixel format {0:?}")]
     Format(png::ColorType),
+    #[error("{len} bytes are not {width}×{height} RGB pixels")]
+    Size { width: u32, height: u32, len: usize },
 }
 
 const BLACK: [u8; 3] = [0, 0, 0];
@@ -67,6 +69,24 @@ pub fn overlay(png_base64: &str, props: &Value) -> Result<String, MarksError> {
     }
     let png = canvas.encode()?;
     Ok(base64::engine::general_purpose::STANDARD.encode(png))
+}
+
+/// Encodes 8-bit RGB pixels (rows top to bottom) as a base64 PNG without prefix, the form of
+/// the observation's `screenshot` (for screenshots that arrive as pixels, e.g. BrowserGym's).
+pub fn encode_rgb(width: u32, height: u32, rgb: Vec<u8>) -> Result<String, MarksError> {
+    if width == 0 || height == 0 || rgb.len() != (width as usize) * (height as usize) * 3 {
+        return Err(MarksError::Size {
+            width,
+            height,
+            len: rgb.len(),
+        });
+    }
+    let canvas = Canvas {
+        width: i64::from(width),
+        height: i64::from(height),
+        rgb,
+    };
+    Ok(base64::engine::general_purpose::STANDARD.encode(canvas.encode()?))
 }
 
 /// Python truthiness of a JSON value, as `if properties["set_of_marks"]` reads it.
@@ -376,5 +396,18 @@ mod tests {
             Err(MarksError::Decode(_))
         ));
         assert!(overlay("", &json!({})).is_err());
+    }
+
+    #[test]
+    fn raw_pixels_encode_to_the_same_image() {
+        let rgb: Vec<u8> = (0..6 * 4).flat_map(|i| [i as u8, 100, 200]).collect();
+        let out = pixels(&encode_rgb(6, 4, rgb.clone()).unwrap());
+        assert_eq!((out.width, out.height), (6, 4));
+        assert_eq!(out.rgb, rgb);
+        assert!(matches!(
+            encode_rgb(6, 5, rgb),
+            Err(MarksError::Size { len: 72, .. })
+        ));
+        assert!(encode_rgb(0, 0, Vec::new()).is_err());
     }
 }

@@ -40,8 +40,6 @@ pub struct BrowserConfig {
     pub executable: Option<PathBuf>,
     /// Limit for one step (action + observation).
     pub step_timeout: Duration,
-    /// `--browsergym-eval-env` as given.
-    pub eval_env: Option<String>,
 }
 
 impl Default for BrowserConfig {
@@ -49,21 +47,8 @@ impl Default for BrowserConfig {
         BrowserConfig {
             executable: None,
             step_timeout: DEFAULT_STEP_TIMEOUT,
-            eval_env: None,
         }
     }
-}
-
-/// A configuration the browser cannot serve; start-up must fail with this message.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// No BrowserGym evaluation environment can be served by this server.
-    #[error(
-        "BrowserGym evaluation environment {0:?} cannot be served: sandboxd drives Chromium \
-         directly and ships no BrowserGym task suites (miniwob, webarena, ...); start without \
-         --browsergym-eval-env, or use the reference runtime for evaluation runs"
-    )]
-    EvalEnvUnsupported(String),
 }
 
 /// What one step produced, before it is shaped for a client.
@@ -119,7 +104,8 @@ impl BrowserObservation {
         }
     }
 
-    fn eval(content: String) -> Self {
+    /// An evaluation-info answer (`GET_EVAL_GOAL`/`GET_EVAL_REWARDS`) carrying `content`.
+    pub fn eval(content: String) -> Self {
         BrowserObservation {
             content,
             active_page_index: -1,
@@ -142,16 +128,14 @@ pub struct BrowserService {
 }
 
 impl BrowserService {
-    /// Validates the configuration; starts nothing.
-    pub fn new(config: BrowserConfig) -> Result<BrowserService, ConfigError> {
-        if let Some(env) = &config.eval_env {
-            return Err(ConfigError::EvalEnvUnsupported(env.clone()));
-        }
-        Ok(BrowserService {
+    /// Records the configuration; starts nothing. (Evaluation mode, `--browsergym-eval-env`,
+    /// is the `sandboxd-browsergym` crate's: this service is the native browser only.)
+    pub fn new(config: BrowserConfig) -> BrowserService {
+        BrowserService {
             config,
             session: Mutex::new(None),
             running: std::sync::Mutex::new(None),
-        })
+        }
     }
 
     /// Process id of the running browser, if one runs.
@@ -170,7 +154,7 @@ impl BrowserService {
     /// `browse_interactive`: runs a BrowserGym action script.
     pub async fn browse_interactive(&self, script: &str) -> BrowserObservation {
         match script {
-            // Normal mode (the only one served): no goal, no rewards yet.
+            // Normal mode: no goal, no rewards.
             EVAL_GET_GOAL => BrowserObservation::eval(String::new()),
             EVAL_GET_REWARDS => BrowserObservation::eval("[]".into()),
             _ => self.step(script, "").await,
@@ -422,22 +406,9 @@ mod tests {
         assert_eq!(resolve_url("about:blank"), "about:blank");
     }
 
-    #[test]
-    fn eval_envs_fail_start_up_clearly() {
-        let err = BrowserService::new(BrowserConfig {
-            eval_env: Some("browsergym/miniwob.choose-list".into()),
-            ..Default::default()
-        })
-        .err()
-        .unwrap();
-        let msg = err.to_string();
-        assert!(msg.contains("browsergym/miniwob.choose-list"), "{msg}");
-        assert!(msg.contains("cannot be served"), "{msg}");
-    }
-
     #[tokio::test]
     async fn eval_info_in_normal_mode_needs_no_browser() {
-        let svc = BrowserService::new(BrowserConfig::default()).unwrap();
+        let svc = BrowserService::new(BrowserConfig::default());
         let goal = svc.browse_interactive(EVAL_GET_GOAL).await;
         assert!(goal.eval_info && !goal.error && goal.content.is_empty());
         let rewards = svc.browse_interactive(EVAL_GET_REWARDS).await;

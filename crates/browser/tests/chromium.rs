@@ -72,7 +72,6 @@ fn service() -> BrowserService {
         executable: std::env::var_os("SANDBOXD_BROWSER_PATH").map(Into::into),
         ..Default::default()
     })
-    .unwrap()
 }
 
 fn find_bid(obs: &BrowserObservation, role: &str, name: &str) -> String {
@@ -293,9 +292,7 @@ async fn step_timeout_gives_the_exception_form_and_recovers() {
     let svc = BrowserService::new(BrowserConfig {
         executable: std::env::var_os("SANDBOXD_BROWSER_PATH").map(Into::into),
         step_timeout: std::time::Duration::from_secs(3),
-        ..Default::default()
-    })
-    .unwrap();
+    });
     let obs = svc.browse_interactive("noop(10000)").await;
     assert!(obs.failed && obs.error);
     assert_eq!(obs.content, sandboxd_browser::TIMEOUT_MESSAGE);
