@@ -36,6 +36,11 @@ pub fn start(key: &str) -> Server {
 
 /// As [`start`], with extra command-line arguments (e.g. `--plugins jupyter`).
 pub fn start_with(key: &str, args: &[&str]) -> Server {
+    start_env(key, args, &[])
+}
+
+/// As [`start_with`], with extra environment variables for the server.
+pub fn start_env(key: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -49,6 +54,8 @@ pub fn start_with(key: &str, args: &[&str]) -> Server {
         .args(args)
         .env("SESSION_API_KEY", key)
         .env("RUST_LOG", "warn")
+        .env("PYENV_REHASH_TIMEOUT", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
