@@ -58,7 +58,11 @@ fn pid_from(path: &std::path::Path) -> i32 {
         {
             return p;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "{} never written", path.display());
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{} never written",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -135,7 +139,10 @@ fn end_server_and_expect_gone(mut s: common::Server, pids: &[i32], sig: i32) {
         // SAFETY: kills a process this test started.
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
-    assert!(status.is_some(), "the server did not exit after signal {sig}");
+    assert!(
+        status.is_some(),
+        "the server did not exit after signal {sig}"
+    );
     assert!(left.is_empty(), "left 5 s after signal {sig}: {left:?}");
     // The server's cgroup goes with it (the guardian removes it after a SIGKILL).
     let t0 = Instant::now();
@@ -200,14 +207,22 @@ fn wait_with_timeout(child: &mut Child, t: Duration) -> Option<std::process::Exi
 
 #[test]
 fn setsid_descendants_do_not_survive_sigterm() {
-    let (s, pids) = server_with_escapees(None);
+    let (s, pids) = server_with_escapees(default_mode());
     end_server_and_expect_gone(s, &pids, libc::SIGTERM);
 }
 
 #[test]
 fn setsid_descendants_do_not_survive_sigkill() {
-    let (s, pids) = server_with_escapees(None);
+    let (s, pids) = server_with_escapees(default_mode());
     end_server_and_expect_gone(s, &pids, libc::SIGKILL);
+}
+
+/// The server's contain mode from `SANDBOXD_TEST_CONTAIN` (e.g. `cgroup1` to try a v1
+/// hierarchy on a machine that has both), else the machine's default.
+fn default_mode() -> Option<&'static str> {
+    std::env::var("SANDBOXD_TEST_CONTAIN")
+        .ok()
+        .map(|m| &*Box::leak(m.into_boxed_str()))
 }
 
 #[test]
@@ -272,7 +287,14 @@ fn children_are_asked_to_stop_before_they_are_killed() {
 fn a_kernel_killed_from_a_run_loses_no_cell() {
     let s = common::start_env(KEY, &["--plugins", "jupyter"], &[]);
     let r = cell(&s, "import os\nprint(os.getpid())");
-    let pid: i32 = r["content"].as_str().unwrap().lines().next().unwrap().parse().unwrap();
+    let pid: i32 = r["content"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let r = run(&s, &format!("kill -9 {pid}"));
     assert_eq!(r["extras"]["metadata"]["exit_code"], 0, "{r}");
     let r = cell(&s, "print(\"after\", 2 + 3)");
@@ -329,8 +351,15 @@ fn a_blocking_bashrc_does_not_stop_the_server() {
     );
     let gate = u.home.join("gate");
     let _ = std::fs::remove_file(&gate);
-    assert!(Command::new("mkfifo").arg(&gate).status().unwrap().success());
-    let _ = Command::new("chown").arg(format!("{}:", u.name)).arg(&gate).status();
+    assert!(Command::new("mkfifo")
+        .arg(&gate)
+        .status()
+        .unwrap()
+        .success());
+    let _ = Command::new("chown")
+        .arg(format!("{}:", u.name))
+        .arg(&gate)
+        .status();
     let t0 = Instant::now();
     let s = common::start_env(KEY, &["--username", u.name, "--user-id", "62411"], &[]);
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
@@ -352,8 +381,10 @@ fn a_blocking_bashrc_does_not_stop_the_server() {
         reqwest::blocking::Client::new()
             .post(format!("{base}/execute_action"))
             .header("X-Session-API-Key", KEY)
-            .json(&json!({"action": {"action": "run", "timeout": 120, "args": {
-                "command": "export FOO=\"bar\";", "blocking": false}}}))
+            .json(
+                &json!({"action": {"action": "run", "timeout": 120, "args": {
+                "command": "export FOO=\"bar\";", "blocking": false}}}),
+            )
             .timeout(Duration::from_secs(130))
             .send()
             .unwrap()
@@ -401,4 +432,26 @@ fn a_shell_that_cannot_start_is_reported_and_retried() {
 fn nix_is_root() -> bool {
     // SAFETY: a plain query.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// A command bash cannot parse reports bash's status 2 and its message, as any failed
+/// command does (bash printed the previous prompt again after such an `eval`).
+#[test]
+fn parse_errors_report_exit_code_2() {
+    let s = common::start_env(KEY, &[], &[]);
+    for (cmd, msg) in [
+        (
+            "echo 'unbalanced",
+            "unexpected EOF while looking for matching",
+        ),
+        ("if then", "syntax error near unexpected token `then'"),
+        ("(( ", "unexpected EOF while looking for matching `)'"),
+    ] {
+        let r = run(&s, cmd);
+        assert_eq!(r["extras"]["metadata"]["exit_code"], 2, "{cmd}: {r}");
+        assert!(r["content"].as_str().unwrap().contains(msg), "{cmd}: {r}");
+    }
+    let r = run(&s, "echo fine");
+    assert_eq!(r["extras"]["metadata"]["exit_code"], 0, "{r}");
+    assert_eq!(r["content"], "fine");
 }

@@ -1,6 +1,9 @@
 //! Launching the real binary for end-to-end tests: a guard that owns the child (SIGTERM and
 //! reap on drop) and waits for `/alive`.
 
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -365,7 +365,11 @@ async fn a_browser_killed_mid_browse_is_noticed_restarted_and_reported() {
     );
     assert!(obs.content.contains("slow page"), "{}", obs.content);
     // The new browser loads the 3 s page again; the death itself cost no timeout.
-    assert!(t0.elapsed() < std::time::Duration::from_secs(12), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(12),
+        "{:?}",
+        t0.elapsed()
+    );
     assert_ne!(svc.browser_pid().await.unwrap(), pid);
     svc.shutdown().await;
 }

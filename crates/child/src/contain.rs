@@ -399,11 +399,7 @@ impl Drop for Scope {
     fn drop(&mut self) {
         self.kill();
         let leader = self.leader();
-        if let Some(set) = LEADERS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
+        if let Some(set) = LEADERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             set.remove(&leader);
         }
         if let Some((dir, _)) = &self.cgroup {
@@ -415,7 +411,10 @@ impl Drop for Scope {
 /// Pids in `dir` and its sub-cgroups (the agent, as root, may make some).
 fn cgroup_members(dir: &Path, out: &mut Vec<i32>) {
     if let Ok(list) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-        out.extend(list.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        out.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
     }
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {

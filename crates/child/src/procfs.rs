@@ -72,7 +72,10 @@ pub fn children(pid: i32) -> Vec<i32> {
     for t in tasks.flatten() {
         let path = t.path().join("children");
         if let Ok(list) = std::fs::read_to_string(path) {
-            out.extend(list.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
         }
     }
     out
@@ -108,7 +111,10 @@ mod tests {
     fn parses_names_with_spaces_and_parentheses() {
         let line = "42 (a) b (c) S 7 42 42 34816 42 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 1 2";
         let s = parse_stat(42, line).unwrap();
-        assert_eq!((s.state, s.ppid, s.pgrp, s.sid, s.start), (b'S', 7, 42, 42, 12345));
+        assert_eq!(
+            (s.state, s.ppid, s.pgrp, s.sid, s.start),
+            (b'S', 7, 42, 42, 12345)
+        );
     }
 
     #[test]
@@ -118,7 +124,10 @@ mod tests {
         // SAFETY: plain queries.
         let (pgrp, sid) = unsafe { (libc::getpgid(0), libc::getsid(0)) };
         assert_eq!((s.pgrp, s.sid), (pgrp, sid));
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let pid = child.id() as i32;
         assert!(children(me).contains(&pid));
         assert!(tree(&[me]).iter().any(|s| s.pid == pid));

@@ -142,10 +142,18 @@ pub struct Kernel {
 /// What [`Kernel::run`] saw.
 enum RunEnd {
     Done(OutputAssembler, Option<String>),
-    TimedOut { partial: Assembled, recovered: bool },
-    Died { partial: Assembled, exit: Exit },
+    TimedOut {
+        partial: Assembled,
+        recovered: bool,
+    },
+    Died {
+        partial: Assembled,
+        exit: Exit,
+    },
     /// The kernel died before it started the cell (no `busy`, no `execute_input`).
-    NotStarted { exit: Exit },
+    NotStarted {
+        exit: Exit,
+    },
 }
 
 impl Kernel {
@@ -235,8 +243,7 @@ impl Kernel {
         }
         // The connection goes once no cell holds the state (bounded: the cell ends when the
         // kernel has).
-        if let Ok(mut st) = tokio::time::timeout(Duration::from_secs(2), self.state.lock()).await
-        {
+        if let Ok(mut st) = tokio::time::timeout(Duration::from_secs(2), self.state.lock()).await {
             if let Some(c) = st.conn.take() {
                 c.proc.kill();
                 let _ = tokio::time::timeout(Duration::from_secs(2), c.proc.wait()).await;
@@ -389,9 +396,7 @@ impl Kernel {
                 conn.pushed_cwd = Some(cwd);
                 Ok(conn)
             }
-            RunEnd::Died { exit, .. } | RunEnd::NotStarted { exit } => {
-                Err(died(&conn.proc, exit))
-            }
+            RunEnd::Died { exit, .. } | RunEnd::NotStarted { exit } => Err(died(&conn.proc, exit)),
             RunEnd::TimedOut { .. } => Err(KernelError::Start(
                 "the bootstrap cell did not finish".into(),
             )),
@@ -413,7 +418,9 @@ impl Kernel {
             attempt += 1;
             if let Err(e) = self.ensure_started(&mut st).await {
                 let text = match st.lost.take() {
-                    Some(why) => format!("[The IPython kernel could not be restarted after {why}: {e}]"),
+                    Some(why) => {
+                        format!("[The IPython kernel could not be restarted after {why}: {e}]")
+                    }
                     None => format!("[{e}]"),
                 };
                 return CellResult {
@@ -429,10 +436,8 @@ impl Kernel {
                 let code = format!("import os; os.chdir({})", py_str(cell.cwd));
                 // Output discarded as in the reference; a failed chdir is retried next cell.
                 match run(conn, &code, Some(START_TIMEOUT), 4096).await {
-                    RunEnd::Done(asm, _) => {
-                        if !asm.is_stopped() {
-                            conn.pushed_cwd = Some(cell.cwd.to_string());
-                        }
+                    RunEnd::Done(asm, _) if !asm.is_stopped() => {
+                        conn.pushed_cwd = Some(cell.cwd.to_string());
                     }
                     RunEnd::Died { exit, .. } | RunEnd::NotStarted { exit } if attempt < 2 => {
                         st.conn = None;

@@ -106,10 +106,9 @@ impl Driver {
                     continue;
                 }
             }
-            self.shared.idle.store(
-                self.is_ready() && self.busy.is_none(),
-                Ordering::SeqCst,
-            );
+            self.shared
+                .idle
+                .store(self.is_ready() && self.busy.is_none(), Ordering::SeqCst);
             let deadline = self.next_deadline();
             tokio::select! {
                 biased;
@@ -174,7 +173,11 @@ impl Driver {
     async fn dispatch(&mut self, p: Pending) {
         self.shared.idle.store(false, Ordering::SeqCst);
         match p {
-            Pending::Run { req, arrived, reply } => {
+            Pending::Run {
+                req,
+                arrived,
+                reply,
+            } => {
                 let out = self.handle(req, arrived).await;
                 let _ = reply.send(out);
             }
@@ -300,10 +303,7 @@ impl Driver {
         let Some(s) = self.starting.take() else {
             return;
         };
-        tracing::debug!(
-            ms = s.since.elapsed().as_millis() as u64,
-            "shell ready"
-        );
+        tracing::debug!(ms = s.since.elapsed().as_millis() as u64, "shell ready");
         let _ = std::fs::remove_file(self.dir.join("bashrc"));
         self.epoch = Epoch::default();
         self.busy = None;
@@ -402,7 +402,7 @@ impl Driver {
             }
             p.scope.signal_except(libc::SIGHUP, bash);
             p.scope.signal_except(libc::SIGCONT, bash);
-            p.scope.wait_empty(until.into()).await;
+            p.scope.wait_empty(until).await;
             p.scope.kill();
             p.scope
                 .wait_empty(Instant::now().into_std() + Duration::from_secs(1))

@@ -548,7 +548,9 @@ impl Driver {
                     output |= self.busy.is_some();
                     self.epoch.screen.feed(&b);
                 }
-                Event::Prompt(meta) if meta.seq.is_some_and(|n| n < self.triggered) && !self.stale_retried => {
+                Event::Prompt(meta)
+                    if meta.seq.is_some_and(|n| n < self.triggered) && !self.stale_retried =>
+                {
                     // bash printed the previous prompt again without running
                     // PROMPT_COMMAND (it does after an `eval` that hit end of input inside
                     // quotes or `((`), so its status is the previous command's. An empty

@@ -270,8 +270,14 @@ async fn syntax_errors_report_bash_status_2() {
     let dir = tempfile::tempdir().unwrap();
     let sh = Shell::start(opts(dir.path())).await.unwrap();
     for (cmd, msg) in [
-        ("echo 'unbalanced", "unexpected EOF while looking for matching `''"),
-        ("echo \"open", "unexpected EOF while looking for matching `\"'"),
+        (
+            "echo 'unbalanced",
+            "unexpected EOF while looking for matching `''",
+        ),
+        (
+            "echo \"open",
+            "unexpected EOF while looking for matching `\"'",
+        ),
         ("if then", "syntax error near unexpected token `then'"),
         ("(( ", "unexpected EOF while looking for matching `)'"),
         ("fi", "syntax error near unexpected token `fi'"),
@@ -283,7 +289,12 @@ async fn syntax_errors_report_bash_status_2() {
     }
     let (c, _) = out(sh.run(req("echo $?")).await);
     assert_eq!(c, "2", "the status reaches the next command");
-    for (cmd, code) in [("true", 0), ("false", 1), ("(exit 7)", 7), ("echo $((1+))", 1)] {
+    for (cmd, code) in [
+        ("true", 0),
+        ("false", 1),
+        ("(exit 7)", 7),
+        ("echo $((1+))", 1),
+    ] {
         let (_, m) = out(sh.run(req(cmd)).await);
         assert_eq!(m.exit_code, code, "{cmd}");
     }
@@ -363,9 +374,17 @@ async fn a_failed_start_is_reported_and_the_next_request_retries() {
     let sh = Shell::launch(opts_home(dir.path(), home.path())).unwrap();
     match sh.run(req("echo hi")).await {
         ShellOutcome::Error(e) => {
-            assert!(e.starts_with("The shell could not be started: bash exited during start-up with code 3"), "{e}");
+            assert!(
+                e.starts_with(
+                    "The shell could not be started: bash exited during start-up with code 3"
+                ),
+                "{e}"
+            );
             assert!(e.contains("rc says no"), "{e}");
-            assert!(e.ends_with("The next command will start a new shell."), "{e}");
+            assert!(
+                e.ends_with("The next command will start a new shell."),
+                "{e}"
+            );
         }
         o => panic!("{o:?}"),
     }
