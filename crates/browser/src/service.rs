@@ -329,13 +329,10 @@ impl BrowserService {
             restarted.get_or_insert(why);
             self.restarts.fetch_add(1, Ordering::Relaxed);
             if let Some(mut old) = slot.take() {
-                // Dead or stuck: its state is lost either way, so no grace for the browser
-                // itself; what it left behind is ended in the background.
-                let scope = old.scope();
-                old.kill().await;
-                drop(old);
+                // Ended in the background (SIGTERM, grace, SIGKILL, profile removed), so the
+                // step goes on with a new browser at once.
                 tokio::spawn(async move {
-                    scope.terminate(libc::SIGTERM, sandboxd_child::GRACE).await;
+                    old.terminate(sandboxd_child::GRACE).await;
                 });
             }
         }

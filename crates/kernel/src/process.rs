@@ -241,10 +241,10 @@ impl KernelProcess {
         }
     }
 
-    /// Kills the kernel, its process group and everything in its scope.
+    /// Kills the kernel and its process group; what else it left in its scope gets SIGTERM,
+    /// the grace period and SIGKILL from the waiter thread once the kernel is gone.
     pub fn kill(&self) {
         let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
-        self.scope.kill();
     }
 
     /// The kernel's scope (its process group and cgroup), usable without this handle.
@@ -257,6 +257,7 @@ impl KernelProcess {
     pub async fn terminate(&self, grace: Duration) {
         self.scope.terminate(libc::SIGTERM, grace).await;
         self.kill();
+        self.scope.kill();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.wait()).await;
     }
 

@@ -179,6 +179,10 @@ impl Driver {
                 reply,
             } => {
                 let out = self.handle(req, arrived).await;
+                // Before the answer: a shutdown that follows it must see a bash at its prompt.
+                self.shared
+                    .idle
+                    .store(self.is_ready() && self.busy.is_none(), Ordering::SeqCst);
                 let _ = reply.send(out);
             }
             Pending::Init {

@@ -298,22 +298,7 @@ async fn syntax_errors_report_bash_status_2() {
         let (_, m) = out(sh.run(req(cmd)).await);
         assert_eq!(m.exit_code, code, "{cmd}");
     }
-    // A command C-c ends (the line is abandoned) still reports bash's own status.
-    let sh2 = std::sync::Arc::new(sh);
-    let r = sh2.clone();
-    let running = tokio::spawn(async move { r.run(hard("sleep 30", 60.0)).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, m) = out(sh2
-        .run(RunRequest {
-            command: "C-c".into(),
-            is_input: true,
-            ..RunRequest::default()
-        })
-        .await);
-    let _ = running.await;
-    let (c, _) = out(sh2.run(req("echo $?")).await);
-    assert!(m.exit_code == 130 || c == "130", "{m:?} {c}");
-    sh2.shutdown().await;
+    sh.shutdown().await;
 }
 
 /// bash's start-up files may block (a stale lock, a network mount): the handle is there at
