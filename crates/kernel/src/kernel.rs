@@ -742,8 +742,10 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
             }
             _ = sleep_until(deadline) => {
                 if let Some(partial) = partial.take() {
-                    // The grace after the interrupt is over: the kernel is stuck.
-                    conn.proc.kill();
+                    // The grace after the interrupt is over: the kernel is stuck and is
+                    // replaced — SIGTERM (ends it at once unless a cell handles it), a grace
+                    // period, SIGKILL.
+                    conn.proc.terminate(sandboxd_child::GRACE).await;
                     return RunEnd::TimedOut { partial, recovered: false };
                 }
                 // Output up to the timeout is the cell's; what follows (the
