@@ -14,7 +14,8 @@
 //!   `crates/browsergym`) live in the workspace crates under `crates/`, next
 //!   to `crates/editor` (the native file editor), `crates/pyliteral` (the Python-literal
 //!   parser the editor and the browser action language share) and `crates/child` (the
-//!   fork→exec set-up of every child and the guardian that cleans up after a killed server).
+//!   fork→exec set-up of every child, the cgroup or subreaper that keeps its descendants,
+//!   TERM → grace → KILL, and the guardian that cleans up after a killed server).
 //! - [`vscode`]: the `vscode` plugin (a VS Code server started in the background).
 //! - [`config`], [`init`], [`shutdown`]: command line, user/working-dir set-up, signals.
 //!

@@ -3,13 +3,21 @@
 //!
 //! Start-up (`spec/protocol.md` §1.3): user and working directory, executors, the git
 //! identity command; only then does `main` bind the port, so the 0.20 client, which treats
-//! any early non-ok answer as fatal, never sees a half-initialised server.
+//! any early non-ok answer as fatal, never sees a half-initialised server. The one part that
+//! may take unbounded time, bash's start-up files (`~/.bashrc` waiting on a lock or a network
+//! mount), is waited for [`SHELL_WAIT`] at most: after that the server serves anyway, the init
+//! command runs as soon as the shell is up, and `run` actions wait for it within their own
+//! timeout (the spec's "answer `/alive` early only if actions then wait" — they do, so
+//! `/alive`'s ok stays true).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use crate::config::Config;
+
+/// How long start-up waits for the shell's first prompt and the init command before serving.
+pub const SHELL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The reference's one init command (`spec/plugins.md` §4); must exit 0.
 pub const INIT_COMMAND: &str = "git config --global user.name \"openhands\" && git config --global user.email \"openhands@all-hands.dev\" && alias git=\"git --no-pager\"";
@@ -51,10 +59,12 @@ impl Runtime {
         let file_owner_uid =
             tokio::task::spawn_blocking(move || crate::init::init_user_and_working_dir(&cfg))
                 .await??;
+        // Orphans adopted as child subreaper must be reaped (sandboxd_child::reap).
+        sandboxd_child::reap::spawn();
         // Shell and kernel start concurrently; the browser only records its settings (it
         // starts at the first browse action), except in evaluation mode, whose environment
         // starts now as the reference's does.
-        let shell_start = tokio::spawn(crate::actions::run::start_shell(config.clone()));
+        let shell = crate::actions::run::start_shell(&config)?;
         let kernel_start = tokio::spawn(crate::actions::run_ipython::start_kernel(config.clone()));
         let browser = crate::actions::browse::new_browser(&config).await?;
         // In the background: `/alive` never waits for VS Code.
@@ -69,13 +79,36 @@ impl Runtime {
             editor: crate::actions::edit::new_editor(file_owner_uid),
             kernel: kernel_start.await??,
             browser,
-            shell: shell_start.await??,
+            shell,
             vscode,
         });
-        // The reference fails start-up when this does not exit 0 (spec/plugins.md §4).
-        rt.shell
-            .run_init(INIT_COMMAND, std::time::Duration::from_secs(300))
-            .await?;
+        let shell = rt.shell.clone();
+        let mut init = tokio::spawn(async move {
+            shell
+                .run_init(INIT_COMMAND, std::time::Duration::from_secs(300))
+                .await
+        });
+        match tokio::time::timeout(SHELL_WAIT, &mut init).await {
+            // The reference fails start-up when this does not exit 0 (spec/plugins.md §4);
+            // a shell that could not start is the `run` actions' to report (and retry).
+            Ok(Ok(Err(sandboxd_shell::ShellError::Unavailable(why)))) => {
+                tracing::error!(reason = %why, "the shell did not start; serving anyway");
+            }
+            Ok(done) => done??,
+            Err(_) => {
+                tracing::warn!(
+                    "the shell has shown no prompt after {} s (slow ~/.bashrc?); serving anyway, actions wait for it",
+                    SHELL_WAIT.as_secs()
+                );
+                tokio::spawn(async move {
+                    match init.await {
+                        Ok(Ok(())) => tracing::info!("shell ready; init command done"),
+                        Ok(Err(e)) => tracing::error!(error = %e, "init command failed"),
+                        Err(_) => {}
+                    }
+                });
+            }
+        }
         Ok(rt)
     }
 
@@ -103,16 +136,27 @@ impl Runtime {
             .as_secs_f64()
     }
 
-    /// Stops every child process; called once on SIGTERM/SIGINT.
+    /// Stops every child process; called once on SIGTERM/SIGINT. All at once: each gets
+    /// SIGTERM (the shell's session SIGHUP), [`sandboxd_child::GRACE`] to exit, then SIGKILL,
+    /// so the whole shutdown takes about the grace period (well inside Kubernetes' 30 s).
+    /// Ending the shell also ends a running command, so the action lock frees.
     pub async fn shutdown(&self) {
-        // The shell first: stopping it ends a running command, so the action lock frees.
-        self.shell.shutdown().await;
-        if let Some(k) = &self.kernel {
-            k.shutdown().await;
-        }
-        if let Some(b) = &self.browser {
-            b.shutdown().await;
-        }
-        self.vscode.shutdown().await;
+        let kernel = async {
+            if let Some(k) = &self.kernel {
+                k.shutdown().await;
+            }
+        };
+        let browser = async {
+            if let Some(b) = &self.browser {
+                b.shutdown().await;
+            }
+        };
+        tokio::join!(
+            self.shell.shutdown(),
+            kernel,
+            browser,
+            self.vscode.shutdown(),
+            sandboxd_child::contain::terminate_strays(sandboxd_child::GRACE),
+        );
     }
 }

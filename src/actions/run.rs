@@ -21,12 +21,14 @@ fn shell_options(config: &Config, working_dir: Option<PathBuf>) -> ShellOptions 
         working_dir: working_dir.unwrap_or_else(|| config.working_dir.clone()),
         no_change_timeout: config.no_change_timeout,
         env: Vec::new(),
+        startup_limit: sandboxd_shell::STARTUP_LIMIT,
     }
 }
 
-/// Starts the main shell (at server start-up).
-pub async fn start_shell(config: Arc<Config>) -> anyhow::Result<Shell> {
-    Ok(Shell::start(shell_options(&config, None)).await?)
+/// Starts the main shell (at server start-up) in the background: a slow `~/.bashrc` does
+/// not hold the server back; `run` actions wait for the shell within their own timeout.
+pub fn start_shell(config: &Config) -> anyhow::Result<Shell> {
+    Ok(Shell::launch(shell_options(config, None))?)
 }
 
 /// Runs a command in the shell.

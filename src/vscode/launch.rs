@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use sandboxd_child::contain::{Leader, Scope};
 use sandboxd_kernel::process::RunAs;
 use tokio::sync::watch;
 
@@ -146,6 +145,8 @@ pub fn arguments(spec: &Spec) -> Vec<String> {
 /// A started server. Dropping it kills its process group.
 pub struct Server {
     pid: i32,
+    /// The server and everything it starts (node's helpers, terminals that `setsid`).
+    scope: Arc<Scope>,
     exit: watch::Receiver<Option<String>>,
     output: Arc<Mutex<VecDeque<u8>>>,
 }
@@ -154,7 +155,9 @@ impl Server {
     /// Starts the server. The fork happens on a thread that then waits for the child: the
     /// parent-death signal fires when the *thread* that forked ends.
     pub fn spawn(spec: &Spec) -> std::io::Result<Server> {
-        let mut cmd = command(spec);
+        let scope = Arc::new(Scope::new("vscode", Leader::Group));
+        let mut cmd = command(spec, scope.join_fd());
+        let thread_scope = scope.clone();
         let (pid_tx, pid_rx) = std::sync::mpsc::channel();
         let (exit_tx, exit_rx) = watch::channel(None);
         let output = Arc::new(Mutex::new(VecDeque::with_capacity(OUTPUT_TAIL)));
@@ -170,8 +173,9 @@ impl Server {
                     }
                 };
                 let pid = child.id() as i32;
-                // Its own process group (`process_group(0)`): node's helpers go with it.
-                sandboxd_child::guard::watch_group(pid);
+                // Its own process group (`process_group(0)`) and scope: node's helpers go
+                // with it, and the guardian knows them.
+                thread_scope.set_leader(pid);
                 let _ = pid_tx.send(Ok(pid));
                 if let Some(mut out) = child.stdout.take() {
                     let _ = std::thread::Builder::new()
@@ -194,8 +198,8 @@ impl Server {
                     Ok(s) => s.to_string(),
                     Err(e) => e.to_string(),
                 };
-                // What it left in its group goes with it.
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                // What it left in its scope goes with it.
+                thread_scope.kill();
                 let _ = exit_tx.send(Some(status));
             })?;
         let pid = pid_rx
@@ -203,6 +207,7 @@ impl Server {
             .map_err(|_| std::io::Error::other("the VS Code wait thread died"))??;
         Ok(Server {
             pid,
+            scope,
             exit: exit_rx,
             output,
         })
@@ -227,32 +232,21 @@ impl Server {
         String::from_utf8_lossy(&v).trim().to_string()
     }
 
-    /// SIGTERM to the group, up to `grace` for it to end, then SIGKILL.
+    /// SIGTERM to the scope, up to `grace` for it to end, then SIGKILL.
     pub async fn stop(&self, grace: std::time::Duration) {
+        self.scope.terminate(libc::SIGTERM, grace).await;
         let mut exit = self.exit.clone();
-        if exit.borrow().is_some() {
-            return;
-        }
-        let _ = killpg(Pid::from_raw(self.pid), Signal::SIGTERM);
-        let ended = tokio::time::timeout(grace, exit.wait_for(Option::is_some))
-            .await
-            .is_ok();
-        if !ended {
-            let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
-            let _ = exit.wait_for(Option::is_some).await;
-        }
+        let _ = exit.wait_for(Option::is_some).await;
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if self.exit.borrow().is_none() {
-            let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
-        }
+        self.scope.kill();
     }
 }
 
-fn command(spec: &Spec) -> Command {
+fn command(spec: &Spec, cgroup: Option<std::os::fd::RawFd>) -> Command {
     let mut cmd = Command::new(&spec.binary.path);
     cmd.args(arguments(spec))
         .current_dir(&spec.cwd)
@@ -292,7 +286,7 @@ fn command(spec: &Spec) -> Command {
         });
     // SAFETY: `prepare` only makes async-signal-safe system calls on data made before the fork.
     unsafe {
-        cmd.pre_exec(move || sandboxd_child::prepare(creds.as_ref(), parent));
+        cmd.pre_exec(move || sandboxd_child::prepare(creds.as_ref(), parent, cgroup));
     }
     cmd
 }

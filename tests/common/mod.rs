@@ -1,6 +1,9 @@
 //! Launching the real binary for end-to-end tests: a guard that owns the child (SIGTERM and
 //! reap on drop) and waits for `/alive`.
 
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,6 +57,7 @@ pub fn start_with_env(key: &str, args: &[&str], env: &[(&str, &str)]) -> Server 
         .args(args)
         .env("SESSION_API_KEY", key)
         .env("RUST_LOG", "warn")
+        .env("PYENV_REHASH_TIMEOUT", "1")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .spawn()

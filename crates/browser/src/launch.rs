@@ -1,11 +1,14 @@
 //! The Chromium child process: finding the executable, starting it headless on a fresh
-//! temporary profile, learning its DevTools WebSocket URL, and killing it (with every
-//! descendant) and removing the profile when dropped.
+//! temporary profile, learning its DevTools WebSocket URL, watching its exit, and ending it
+//! (with every descendant) and removing the profile.
 //!
 //! Owns the OS side only; it must never speak CDP (that is [`crate::session`]). Chromium is
-//! started by us rather than by chromiumoxide so that it gets its own process group (one
-//! `killpg` reaches the zygote and renderers) and `PR_SET_PDEATHSIG`, so it dies with the
-//! server even when the server is killed with SIGKILL.
+//! started by us rather than by chromiumoxide so that it gets its own process group and scope
+//! (a cgroup where the machine has one: the zygote and renderers move to a session of their
+//! own), `PR_SET_PDEATHSIG`, so it dies with the server even when the server is killed with
+//! SIGKILL, and an exit watch, so a browser killed from outside is noticed the moment it
+//! ends. It is ended with SIGTERM (Chromium shuts down cleanly on it), a grace period, then
+//! SIGKILL.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -13,8 +16,10 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sandboxd_child::contain::{Leader, Scope};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+use tokio::sync::watch;
 
 /// Executable names tried on `PATH` when no path is configured, in order.
 pub const DEFAULT_EXECUTABLES: &[&str] = &[
@@ -130,9 +135,11 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// A running Chromium. Dropping it kills the whole process group and deletes the profile.
+/// A running Chromium. Dropping it kills its whole scope and deletes the profile.
 pub struct ChromiumProcess {
-    child: Child,
+    /// How the browser process ended ("killed by SIGKILL"), once it has.
+    exit: watch::Receiver<Option<String>>,
+    scope: Arc<Scope>,
     pgid: i32,
     ws_url: String,
     stderr_tail: Arc<Mutex<VecDeque<u8>>>,
@@ -154,28 +161,38 @@ impl ChromiumProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
+            .process_group(0);
         let parent = std::process::id() as libc::pid_t;
+        let scope = Arc::new(Scope::new("browser", Leader::Group));
+        let cgroup = scope.join_fd();
         // Chromium must not outlive the server, even one killed with SIGKILL.
         // SAFETY: `prepare` only makes async-signal-safe system calls.
         unsafe {
-            cmd.pre_exec(move || sandboxd_child::prepare(None, parent));
+            cmd.pre_exec(move || sandboxd_child::prepare(None, parent, cgroup));
         }
         let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn {
             path: exe.to_path_buf(),
             source,
         })?;
         let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-        if pgid > 1 {
-            sandboxd_child::guard::watch_group(pgid);
-        }
+        scope.set_leader(pgid);
         let stderr = child.stderr.take().expect("stderr is piped");
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
         let (url_tx, url_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(drain_stderr(stderr, tail.clone(), url_tx));
+        // The process's end is an event: whoever waits on the browser learns it at once.
+        let (exit_tx, exit) = watch::channel(None);
+        tokio::spawn(async move {
+            let why = match child.wait().await {
+                Ok(st) => describe(st),
+                Err(e) => format!("unknown ({e})"),
+            };
+            tracing::info!(pid = pgid, exit = %why, "browser process ended");
+            let _ = exit_tx.send(Some(why));
+        });
         let mut proc = ChromiumProcess {
-            child,
+            exit,
+            scope,
             pgid,
             ws_url: String::new(),
             stderr_tail: tail,
@@ -214,8 +231,18 @@ impl ChromiumProcess {
     }
 
     /// Whether the browser process is still running.
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+    pub fn is_running(&self) -> bool {
+        self.exit.borrow().is_none()
+    }
+
+    /// Turns `Some(how it ended)` when the browser process ends.
+    pub fn exit_watch(&self) -> watch::Receiver<Option<String>> {
+        self.exit.clone()
+    }
+
+    /// The browser's scope (process group, cgroup), usable without this handle.
+    pub fn scope(&self) -> Arc<Scope> {
+        self.scope.clone()
     }
 
     /// The last bytes Chromium wrote to stderr, for diagnostics.
@@ -225,37 +252,53 @@ impl ChromiumProcess {
         String::from_utf8_lossy(&bytes).trim().to_string()
     }
 
-    /// Kills the browser and all its descendants, and reaps the browser process.
-    pub async fn kill(&mut self) {
+    /// Ends the browser and all its descendants: SIGTERM, up to `grace`, then SIGKILL;
+    /// returns once the browser process is gone (bounded).
+    pub async fn terminate(&mut self, grace: Duration) {
+        self.scope.terminate(libc::SIGTERM, grace).await;
         self.kill_group();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        let mut exit = self.exit.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(5), exit.wait_for(Option::is_some)).await;
     }
 
-    fn kill_group(&mut self) {
-        if self.pgid > 0 {
+    /// Kills the browser and all its descendants at once, and waits for its end.
+    pub async fn kill(&mut self) {
+        self.kill_group();
+        let mut exit = self.exit.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(5), exit.wait_for(Option::is_some)).await;
+    }
+
+    fn kill_group(&self) {
+        if self.pgid > 1 {
             kill_tree(self.pgid);
         }
-        let _ = self.child.start_kill();
+        self.scope.kill();
     }
 }
 
 impl Drop for ChromiumProcess {
     fn drop(&mut self) {
         self.kill_group();
-        // Reap synchronously (SIGKILL is immediate) so the profile is not in use when the
-        // TempDir field is dropped right after this.
-        if let Some(pid) = self.child.id() {
-            let deadline = std::time::Instant::now() + Duration::from_secs(2);
-            while std::time::Instant::now() < deadline {
-                let mut status = 0;
-                // SAFETY: waiting on our own child.
-                let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
-                if r != 0 {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
+        // Wait (SIGKILL is immediate) so the profile is not in use when the TempDir field is
+        // dropped right after this; the exit task reaps.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.exit.borrow().is_none()
+            && self.pgid > 1
+            && sandboxd_child::procfs::stat(self.pgid).is_some_and(|s| !s.is_zombie())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+/// "exit code 1" / "killed by SIGKILL".
+fn describe(st: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(sig)) => format!("killed by {}", sandboxd_child::signal_name(sig)),
+        _ => "unknown".into(),
     }
 }
 

@@ -9,10 +9,18 @@
 //! start costs well under a second and is paid by that action; `/alive` never waits for it
 //! and a server that never browses never pays its memory). After a step that timed out, the
 //! next step first probes the browser and restarts it if it does not answer; a browser that
-//! died (crash, killed from outside) is restarted on the next step too.
+//! died (crash, killed from outside) is noticed the moment its process ends (an exit event,
+//! which also ends a step in progress at once) and restarted on the next step, or for the
+//! step it interrupted, which is tried once more on the new browser. Either way the
+//! observation starts with a note that the browser was restarted and its tabs and state were
+//! lost (as the kernel's note says of a restarted kernel).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use sandboxd_child::contain::Scope;
 
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -122,9 +130,16 @@ impl BrowserObservation {
 pub struct BrowserService {
     config: BrowserConfig,
     session: Mutex<Option<Session>>,
-    /// Process group and profile of the running browser, reachable without the session
-    /// lock so shutdown never waits behind a stuck step.
-    running: std::sync::Mutex<Option<(i32, PathBuf)>>,
+    /// Scope and profile of the running browser, reachable without the session lock so
+    /// shutdown never waits behind a stuck step.
+    running: std::sync::Mutex<Option<(Arc<Scope>, PathBuf)>>,
+    /// Browsers started to replace one that died or stopped answering.
+    restarts: AtomicU64,
+}
+
+/// The note in front of an observation made on a browser that replaced a lost one.
+pub fn restart_note(why: &str) -> String {
+    format!("[The browser was restarted because {why}: its open tabs, history, cookies and page state were lost.]")
 }
 
 impl BrowserService {
@@ -135,7 +150,13 @@ impl BrowserService {
             config,
             session: Mutex::new(None),
             running: std::sync::Mutex::new(None),
+            restarts: AtomicU64::new(0),
         }
+    }
+
+    /// Browsers started to replace one that died or stopped answering.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
     }
 
     /// Process id of the running browser, if one runs.
@@ -164,21 +185,30 @@ impl BrowserService {
     async fn step(&self, script: &str, failure_url: &str) -> BrowserObservation {
         let mut guard = self.session.lock().await;
         let deadline = tokio::time::Instant::now() + self.config.step_timeout;
+        // Why the browser this step ends on replaced an earlier one, if it did.
+        let mut restarted: Option<String> = None;
         // A browser found dead mid-step (crash, killed from outside) is replaced and the step
         // tried once more on the new one: its old state is gone either way.
         for attempt in 0..2 {
             match self
-                .attempt(&mut guard, script, failure_url, deadline)
+                .attempt(&mut guard, script, failure_url, deadline, &mut restarted)
                 .await
             {
-                Attempt::Done(obs) => return *obs,
-                Attempt::BrowserLost if attempt == 0 => continue,
-                Attempt::BrowserLost => break,
+                Attempt::Done(obs) => return with_note(*obs, restarted.as_deref()),
+                Attempt::BrowserLost(why) => {
+                    restarted.get_or_insert(why);
+                    if attempt == 0 {
+                        continue;
+                    }
+                }
             }
         }
-        BrowserObservation::failure(
-            "Error: the browser process exited during this action; it will be restarted on the next action.",
-            failure_url,
+        with_note(
+            BrowserObservation::failure(
+                "Error: the browser process exited during this action; it will be restarted on the next action.",
+                failure_url,
+            ),
+            restarted.as_deref(),
         )
     }
 
@@ -188,9 +218,10 @@ impl BrowserService {
         script: &str,
         failure_url: &str,
         deadline: tokio::time::Instant,
+        restarted: &mut Option<String>,
     ) -> Attempt {
         // Bring up a working browser (part of the step's time budget).
-        let ready = tokio::time::timeout_at(deadline, self.ensure_session(guard)).await;
+        let ready = tokio::time::timeout_at(deadline, self.ensure_session(guard, restarted)).await;
         let session = match ready {
             Ok(Ok(())) => guard.as_mut().expect("session just ensured"),
             Ok(Err(e)) => {
@@ -204,6 +235,7 @@ impl BrowserService {
             }
         };
         let mut lost = session.connection_watch();
+        let mut exited = session.exit_watch();
         let run = async {
             let action_error = match parser::parse_actions(script) {
                 Err(e) => Some(e.to_string()),
@@ -215,12 +247,13 @@ impl BrowserService {
             let obs = observe::observe(session).await;
             (action_error, obs)
         };
-        // The connection closing ends the step at once instead of leaving its commands
-        // waiting for the deadline.
+        // The process ending (or its connection closing) ends the step at once instead of
+        // leaving its commands waiting for the deadline.
         let run = async {
             tokio::select! {
                 r = run => Some(r),
                 _ = lost.wait_for(|up| !*up) => None,
+                _ = exited.wait_for(Option::is_some) => None,
             }
         };
         let outcome = tokio::time::timeout_at(deadline, run).await;
@@ -228,7 +261,7 @@ impl BrowserService {
         let obs = match outcome {
             Ok(None) => {
                 session.suspect = true;
-                return Attempt::BrowserLost;
+                return Attempt::BrowserLost(lost_reason(session).await);
             }
             Ok(Some((action_error, Ok(page)))) => {
                 let excess = std::mem::take(&mut session.closed_excess_tabs);
@@ -246,7 +279,7 @@ impl BrowserService {
                 // The observation itself failed: the browser may be broken.
                 session.suspect = true;
                 if !session.is_alive() {
-                    return Attempt::BrowserLost;
+                    return Attempt::BrowserLost(lost_reason(session).await);
                 }
                 BrowserObservation::failure(e.0, failure_url)
             }
@@ -258,8 +291,13 @@ impl BrowserService {
         Attempt::Done(Box::new(obs))
     }
 
-    /// Starts the browser if none runs, or replaces one that died or stopped answering.
-    async fn ensure_session(&self, slot: &mut Option<Session>) -> Result<(), String> {
+    /// Starts the browser if none runs, or replaces one that died or stopped answering
+    /// (saying why in `restarted`).
+    async fn ensure_session(
+        &self,
+        slot: &mut Option<Session>,
+        restarted: &mut Option<String>,
+    ) -> Result<(), String> {
         if let Some(session) = slot.as_mut() {
             let healthy = if session.suspect {
                 session.probe().await
@@ -270,9 +308,16 @@ impl BrowserService {
                 session.suspect = false;
                 return Ok(());
             }
-            tracing::warn!("browser is not responding; restarting it");
+            let why = lost_reason(session).await;
+            tracing::warn!(reason = %why, "restarting the browser");
+            restarted.get_or_insert(why);
+            self.restarts.fetch_add(1, Ordering::Relaxed);
             if let Some(mut old) = slot.take() {
-                old.kill().await;
+                // Ended in the background (SIGTERM, grace, SIGKILL, profile removed), so the
+                // step goes on with a new browser at once.
+                tokio::spawn(async move {
+                    old.terminate(sandboxd_child::GRACE).await;
+                });
             }
         }
         let exe = crate::launch::find_executable(self.config.executable.as_deref())
@@ -280,21 +325,26 @@ impl BrowserService {
         let session = Session::start(&exe).await.map_err(|e| e.to_string())?;
         tracing::info!(pid = session.pid(), "browser started");
         *self.running.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((session.pid(), session.profile_dir().to_path_buf()));
+            Some((session.scope(), session.profile_dir().to_path_buf()));
         *slot = Some(session);
         Ok(())
     }
 
-    /// Stops the browser (if it runs) and removes its profile, without waiting for a step
-    /// that is still running.
+    /// Stops the browser (if it runs): SIGTERM (Chromium shuts down cleanly), up to
+    /// [`sandboxd_child::GRACE`], then SIGKILL of everything it started; removes its profile.
+    /// Never waits for a step that is still running (the step then ends as the browser does).
     pub async fn shutdown(&self) {
         let running = self
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some((pgid, _)) = &running {
-            crate::launch::kill_tree(*pgid);
+        if let Some((scope, _)) = &running {
+            let pid = scope.leader();
+            scope.terminate(libc::SIGTERM, sandboxd_child::GRACE).await;
+            if pid > 1 {
+                crate::launch::kill_tree(pid);
+            }
         }
         match tokio::time::timeout(Duration::from_secs(2), self.session.lock()).await {
             Ok(mut guard) => {
@@ -313,7 +363,46 @@ impl BrowserService {
 
 enum Attempt {
     Done(Box<BrowserObservation>),
-    BrowserLost,
+    /// The browser died or its connection closed; why.
+    BrowserLost(String),
+}
+
+/// Why `session`'s browser is gone: how its process ended (waiting a moment for the exit,
+/// which may trail the closed connection), or that it stopped answering.
+async fn lost_reason(session: &Session) -> String {
+    let mut exit = session.exit_watch();
+    let ended =
+        tokio::time::timeout(Duration::from_millis(500), exit.wait_for(Option::is_some)).await;
+    match ended {
+        Ok(Ok(e)) => format!(
+            "the previous browser process ended ({})",
+            e.as_deref().unwrap_or("unknown")
+        ),
+        _ => "the previous browser stopped responding".to_string(),
+    }
+}
+
+/// Puts the restart note in front of what the agent reads: the page text, and the error
+/// (which is what the agent sees of a `browse_interactive` step).
+fn with_note(mut obs: BrowserObservation, restarted: Option<&str>) -> BrowserObservation {
+    let Some(why) = restarted else {
+        return obs;
+    };
+    let note = restart_note(why);
+    obs.content = if obs.content.is_empty() {
+        note.clone()
+    } else {
+        format!("{note}\n{}", obs.content)
+    };
+    obs.last_browser_action_error = if obs.last_browser_action_error.is_empty() {
+        note
+    } else if obs.last_browser_action_error.starts_with(&note) {
+        obs.last_browser_action_error
+    } else {
+        format!("{note}\n{}", obs.last_browser_action_error)
+    };
+    obs.error = true;
+    obs
 }
 
 fn with_page(page: PageObservation, script: &str, error: String) -> BrowserObservation {

@@ -202,6 +202,16 @@ impl Session {
         *self.connected.borrow() && self.process.is_running()
     }
 
+    /// Turns `Some(how it ended)` when the browser process ends.
+    pub fn exit_watch(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.process.exit_watch()
+    }
+
+    /// The browser's scope (process group, cgroup).
+    pub fn scope(&self) -> std::sync::Arc<sandboxd_child::contain::Scope> {
+        self.process.scope()
+    }
+
     /// Turns false when the DevTools connection closes (the browser died).
     pub fn connection_watch(&self) -> tokio::sync::watch::Receiver<bool> {
         self.connected.clone()
@@ -211,6 +221,12 @@ impl Session {
     pub async fn kill(&mut self) {
         self.handler.abort();
         self.process.kill().await;
+    }
+
+    /// Ends the browser politely: SIGTERM, up to `grace`, then SIGKILL.
+    pub async fn terminate(&mut self, grace: Duration) {
+        self.handler.abort();
+        self.process.terminate(grace).await;
     }
 
     /// Answers quickly when the browser and the active page respond.

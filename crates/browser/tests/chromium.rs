@@ -268,14 +268,21 @@ async fn browsing_end_to_end() {
     ok(&obs);
     assert_eq!(obs.open_pages_urls, vec![format!("{site}/second.html")]);
 
-    // A browser killed from outside is replaced on the next action.
+    // A browser killed from outside is replaced on the next action, which says so.
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }
     let obs = svc.browse_url(&format!("{site}/second.html")).await;
-    ok(&obs);
+    let note = "[The browser was restarted because the previous browser process ended (killed by SIGKILL): its open tabs, history, cookies and page state were lost.]";
+    assert!(obs.content.starts_with(note), "{}", obs.content);
+    assert!(obs.content.contains("second page"), "{}", obs.content);
+    assert_eq!(obs.last_browser_action_error, note);
+    assert!(!obs.failed);
     let new_pid = svc.browser_pid().await.unwrap();
     assert_ne!(new_pid, pid);
+    assert_eq!(svc.restarts(), 1);
+    // Only that step says so.
+    ok(&svc.browse_url(&format!("{site}/second.html")).await);
 
     // Shutdown kills the whole tree and removes the profile.
     svc.shutdown().await;
@@ -300,5 +307,66 @@ async fn step_timeout_gives_the_exception_form_and_recovers() {
     assert_eq!(obs.dom_object, Value::Object(Default::default()));
     let obs = svc.browse_url(&format!("{site}/")).await;
     ok(&obs);
+    svc.shutdown().await;
+}
+
+/// A page that answers only after `secs` seconds (a browse that is still going on).
+async fn slow_site(secs: u64) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                if req.contains("/slow") {
+                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                }
+                let body = "<html><body><p>slow page</p></body></html>";
+                let _ = sock
+                    .write_all(
+                        format!("HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                            .as_bytes(),
+                    )
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Chromium killed in the middle of a browse: the step notices at once (the process's exit),
+/// runs again on a new browser and says the old one's state was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_killed_mid_browse_is_noticed_restarted_and_reported() {
+    let site = slow_site(3).await;
+    let svc = Arc::new(service());
+    ok(&svc.browse_url(&format!("{site}/")).await);
+    let pid = svc.browser_pid().await.unwrap();
+    let runner = svc.clone();
+    let url = format!("{site}/slow");
+    let step = tokio::spawn(async move { runner.browse_url(&url).await });
+    // The browse is under way once the page request reached the site; no event says so
+    // from here, so give it a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let t0 = std::time::Instant::now();
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let obs = step.await.unwrap();
+    assert!(
+        obs.content.starts_with("[The browser was restarted because the previous browser process ended (killed by SIGKILL): its open tabs, history, cookies and page state were lost.]"),
+        "{}",
+        obs.content
+    );
+    assert!(obs.content.contains("slow page"), "{}", obs.content);
+    // The new browser loads the 3 s page again; the death itself cost no timeout.
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(12),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_ne!(svc.browser_pid().await.unwrap(), pid);
     svc.shutdown().await;
 }

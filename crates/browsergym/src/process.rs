@@ -7,6 +7,7 @@
 //! Owns the process only; it must never interpret the episode (that is `env`). Reads are
 //! async and event-driven: the reader task sleeps in `read` until the bridge writes.
 
+use sandboxd_child::contain::{Leader, Scope};
 use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -73,6 +74,9 @@ pub struct Spec {
 /// temporary directory.
 pub struct BridgeProcess {
     pid: i32,
+    /// The bridge and everything it starts: Playwright's driver and Chromium, which start
+    /// in a session of their own.
+    scope: Arc<Scope>,
     stdin: Option<ChildStdin>,
     incoming: mpsc::Receiver<Incoming>,
     exit: watch::Receiver<Option<ExitStatus>>,
@@ -103,9 +107,11 @@ impl BridgeProcess {
             cmd.env_remove(name);
         }
         let parent = std::process::id() as libc::pid_t;
+        let scope = Arc::new(Scope::new("browsergym", Leader::Group));
+        let cgroup = scope.join_fd();
         // SAFETY: `prepare` only makes async-signal-safe system calls.
         unsafe {
-            cmd.pre_exec(move || sandboxd_child::prepare(None, parent));
+            cmd.pre_exec(move || sandboxd_child::prepare(None, parent, cgroup));
         }
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => format!(
@@ -117,9 +123,8 @@ impl BridgeProcess {
         })?;
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         if pid > 1 {
-            // The bridge leads its own group (`process_group(0)`): Playwright's driver and
-            // Chromium start in it.
-            sandboxd_child::guard::watch_group(pid);
+            // The bridge leads its own group (`process_group(0)`) and scope.
+            scope.set_leader(pid);
         }
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -145,20 +150,21 @@ impl BridgeProcess {
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
         tokio::spawn(drain_stderr(stderr, tail.clone()));
         let (exit_tx, exit) = watch::channel(None);
+        let exit_scope = scope.clone();
         tokio::spawn(async move {
             let status = child
                 .wait()
                 .await
                 .unwrap_or_else(|_| ExitStatus::from_raw(-1));
-            // What is left of its group (Playwright's driver, Chromium) goes with it.
+            // What is left of its scope (Playwright's driver, Chromium) goes with it.
             if pid > 1 {
-                // SAFETY: a signal to the group our own child led.
-                unsafe { libc::killpg(pid, libc::SIGKILL) };
+                exit_scope.kill();
             }
             let _ = exit_tx.send(Some(status));
         });
         Ok(BridgeProcess {
             pid,
+            scope,
             stdin,
             incoming,
             exit,
@@ -227,6 +233,7 @@ impl BridgeProcess {
         if self.pid > 1 && self.exit_status().is_none() {
             sandboxd_browser::launch::kill_tree(self.pid);
         }
+        self.scope.kill();
     }
 }
 

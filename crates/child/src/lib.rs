@@ -1,6 +1,11 @@
-//! The fork→exec set-up shared by every long-lived child of sandboxd (bash, the IPython
-//! kernel, Chromium), so that they behave the same whoever started the server:
+//! The life of every long-lived child of sandboxd (bash, the IPython kernel, Chromium): the
+//! fork→exec set-up that makes them behave the same whoever started the server, where their
+//! descendants are kept track of, and how they are ended.
 //!
+//! Set-up ([`prepare`], in the forked child, async-signal-safe calls only on data prepared
+//! before the fork):
+//! * join the child's cgroup, if it has one (before dropping privileges: the cgroup files
+//!   are root's);
 //! * signal dispositions back to their defaults and nothing blocked: a server started in the
 //!   background of a non-interactive shell (CI runners, `nohup`, `cmd &`) inherits SIGINT and
 //!   SIGQUIT *ignored*, ignored signals survive `exec`, and C-c or a kernel interrupt would
@@ -8,13 +13,43 @@
 //! * the target user's groups, gid and uid when it differs from the server's;
 //! * death with the server (`PR_SET_PDEATHSIG`), even a server killed with SIGKILL.
 //!
-//! [`prepare`] runs in the forked child: it only makes async-signal-safe system calls on data
-//! prepared before the fork. [`guard`] covers what `PR_SET_PDEATHSIG` cannot: the children's
-//! own descendants, when the server dies without cleaning up.
+//! Descendants ([`contain`], [`guard`], [`reap`]). An agent's processes leave the child's
+//! session and group at will (`setsid`, a double-forked daemon), so neither identifies them.
+//! Design, in order of preference:
+//! 1. **A cgroup per child** under a base cgroup `sandboxd-<pid>` made next to the server's own
+//!    (cgroup v2 on any `cgroup2` mount; else a v1 `freezer` or `pids` hierarchy). Membership
+//!    is inherited by every fork and cannot be left without writing to cgroup files, so it is
+//!    exact; `cgroup.kill` (or freeze → kill → thaw on v1) ends a whole tree without races.
+//!    Whether it works is probed at start (a forked probe joins a test cgroup), since
+//!    containers often mount `/sys/fs/cgroup` read-only.
+//! 2. **Without cgroups**: the server is a child subreaper (`PR_SET_CHILD_SUBREAPER`), so an
+//!    orphaned descendant is re-parented to the server instead of init and stays in its
+//!    process tree; a scope's members are its session or group plus its leader's `/proc`
+//!    tree, and the guardian records the server's whole tree every 250 ms (pid + start time).
+//!
+//! Either way the process that outlives the server is the **guardian** ([`guard`]), forked
+//! before anything else: when the server is gone (pipe end-of-file, whatever killed it) it
+//! kills the base cgroup and removes it, the reported sessions and groups, and (without
+//! cgroups) every recorded descendant. Why not the other way round (the subreaper as the
+//! outliving parent of the server): the pid people and Kubernetes signal would then be the
+//! guardian's, and a SIGKILL of it would orphan the server's descendants to init where
+//! nothing can find them; a cgroup has no such hole, and the subreaper only has to keep the
+//! tree intact while the server lives. The subreaper's adopted zombies are reaped by
+//! [`reap`], which never touches the children the server started itself.
+//!
+//! Ending: [`contain::Scope::terminate`] sends SIGTERM (SIGHUP for a shell's session, as a
+//! terminal hang-up would) and SIGCONT to every member, waits up to a grace period, then
+//! SIGKILLs what is left — at shutdown and whenever a child is replaced.
 
 use std::io;
 
+pub mod contain;
 pub mod guard;
+pub mod procfs;
+pub mod reap;
+
+/// How long a child and its descendants get between the polite signal and SIGKILL.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The user a child runs as, when it is not the server's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +64,19 @@ pub struct Credentials {
 
 /// Sets up the calling (forked, not yet exec'd) child; see the crate doc. `parent` is the
 /// server's pid, read before the fork: if the server is already gone, the child fails
-/// instead of living on as an orphan.
+/// instead of living on as an orphan. `cgroup` is the `cgroup.procs` descriptor of the
+/// child's scope ([`contain::Scope::join_fd`]); a failed join leaves the child to the
+/// session/group tracking.
 ///
 /// Call only from a `pre_exec` hook.
-pub fn prepare(creds: Option<&Credentials>, parent: libc::pid_t) -> io::Result<()> {
+pub fn prepare(
+    creds: Option<&Credentials>,
+    parent: libc::pid_t,
+    cgroup: Option<std::os::fd::RawFd>,
+) -> io::Result<()> {
+    if let Some(fd) = cgroup {
+        contain::join(fd);
+    }
     reset_signals()?;
     if let Some(c) = creds {
         // SAFETY: plain system calls on owned data.
@@ -64,6 +108,25 @@ pub fn prepare(creds: Option<&Credentials>, parent: libc::pid_t) -> io::Result<(
         }
     }
     Ok(())
+}
+
+/// `SIGKILL`, `SIGTERM`, ... for messages ("killed by SIGKILL"); `signal N` for others.
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
 }
 
 /// Every catchable signal back to `SIG_DFL`, an empty signal mask.
@@ -105,7 +168,7 @@ mod tests {
             cmd.args(["-c", "grep SigIgn /proc/self/status"]);
             if reset {
                 // SAFETY: prepare only makes async-signal-safe calls.
-                unsafe { cmd.pre_exec(move || prepare(None, parent)) };
+                unsafe { cmd.pre_exec(move || prepare(None, parent, None)) };
             }
             let out = cmd.output().unwrap();
             let line = String::from_utf8(out.stdout).unwrap();

@@ -1,12 +1,19 @@
 //! The kernel manager: start (in the background), the start-up handshake and bootstrap
 //! cell, cells with cwd sync, timeouts that interrupt, restart after death.
 //!
+//! A kernel killed from outside (`kill -9`, `pkill -f ipykernel` from a `run`) may die after
+//! a cell was sent but before it started; such a cell (no `busy` status and no
+//! `execute_input` for it) is run again in a fresh kernel with the "state was lost" note —
+//! only a cell the kernel really started gets the "died while running" text. The death
+//! itself is seen at once through the process's exit (its waiter thread), not by a timeout.
+//!
 //! Owns the policy of a kernel's life. It must never attribute a message to a cell unless its
 //! `parent_header.msg_id` is that cell's request, and never leave a cell waiting past its
 //! timeout plus a short interrupt grace.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -35,6 +42,10 @@ const IDLE_AFTER_REPLY: Duration = Duration::from_secs(2);
 /// How long the barrier's own status may take: a cell's last output can be one huge message
 /// still being received and decoded, so this is generous; it only bounds a lost iopub stream.
 const BARRIER_MAX: Duration = Duration::from_secs(60);
+/// After the kernel's death, messages still arriving are collected until none came for
+/// this long (bounded by [`DEATH_SETTLE_MAX`]).
+const DEATH_QUIET: Duration = Duration::from_millis(100);
+const DEATH_SETTLE_MAX: Duration = Duration::from_millis(600);
 /// Launch attempts (a port picked free may be taken before the kernel binds it).
 const LAUNCH_ATTEMPTS: usize = 3;
 
@@ -125,13 +136,28 @@ pub struct Kernel {
     files: KernelFiles,
     state: Arc<Mutex<State>>,
     python: RwLock<String>,
+    /// The running kernel's scope, reachable without the state lock (a running cell holds
+    /// it), so shutdown never waits behind a cell.
+    current: std::sync::Mutex<Option<Arc<sandboxd_child::contain::Scope>>>,
+    /// Kernels started to replace one that died or was killed.
+    restarts: AtomicU64,
 }
 
 /// What [`Kernel::run`] saw.
 enum RunEnd {
     Done(OutputAssembler, Option<String>),
-    TimedOut { partial: Assembled, recovered: bool },
-    Died { partial: Assembled, exit: Exit },
+    TimedOut {
+        partial: Assembled,
+        recovered: bool,
+    },
+    Died {
+        partial: Assembled,
+        exit: Exit,
+    },
+    /// The kernel died before it started the cell (no `busy`, no `execute_input`).
+    NotStarted {
+        exit: Exit,
+    },
 }
 
 impl Kernel {
@@ -161,6 +187,8 @@ impl Kernel {
             files,
             state: Arc::new(Mutex::new(State::default())),
             python: RwLock::new(python),
+            current: std::sync::Mutex::new(None),
+            restarts: AtomicU64::new(0),
         }))
     }
 
@@ -199,14 +227,31 @@ impl Kernel {
             .clone()
     }
 
-    /// Kills the kernel (and its process group) and removes its files (the server may exit
-    /// without dropping this handle). Idempotent; a later cell would start a new kernel.
+    /// Kernels started to replace one that died or was killed.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Ends the kernel and everything it started — SIGTERM (a cell's signal handler runs),
+    /// [`sandboxd_child::GRACE`] to exit, then SIGKILL — and removes its files (the server
+    /// may exit without dropping this handle). Does not wait behind a running cell (which
+    /// then reports the kernel's death). Idempotent; a later cell would start a new kernel.
     pub async fn shutdown(&self) {
-        let mut st = self.state.lock().await;
-        if let Some(c) = st.conn.take() {
-            c.proc.kill();
-            // SIGKILL cannot be refused; waiting makes "shut down" mean "gone".
-            let _ = tokio::time::timeout(Duration::from_secs(2), c.proc.wait()).await;
+        let scope = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(scope) = scope {
+            scope.terminate(libc::SIGTERM, sandboxd_child::GRACE).await;
+        }
+        // The connection goes once no cell holds the state (bounded: the cell ends when the
+        // kernel has).
+        if let Ok(mut st) = tokio::time::timeout(Duration::from_secs(2), self.state.lock()).await {
+            if let Some(c) = st.conn.take() {
+                c.proc.kill();
+                let _ = tokio::time::timeout(Duration::from_secs(2), c.proc.wait()).await;
+            }
         }
         let _ = std::fs::remove_dir_all(self.files.dir());
     }
@@ -250,12 +295,17 @@ impl Kernel {
                 }
             }
         }
+        if st.generation > 0 {
+            self.restarts.fetch_add(1, Ordering::Relaxed);
+        }
         let mut last = None;
         for _ in 0..LAUNCH_ATTEMPTS {
             st.generation += 1;
             match tokio::time::timeout(START_TIMEOUT, self.launch(st.generation)).await {
                 Ok(Ok(conn)) => {
                     *self.python.write().unwrap_or_else(|e| e.into_inner()) = conn.python.clone();
+                    *self.current.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(conn.proc.scope());
                     st.conn = Some(conn);
                     return Ok(());
                 }
@@ -350,7 +400,7 @@ impl Kernel {
                 conn.pushed_cwd = Some(cwd);
                 Ok(conn)
             }
-            RunEnd::Died { exit, .. } => Err(died(&conn.proc, exit)),
+            RunEnd::Died { exit, .. } | RunEnd::NotStarted { exit } => Err(died(&conn.proc, exit)),
             RunEnd::TimedOut { .. } => Err(KernelError::Start(
                 "the bootstrap cell did not finish".into(),
             )),
@@ -361,35 +411,70 @@ impl Kernel {
     pub async fn execute(&self, cell: Cell<'_>) -> CellResult {
         let cap = self.cfg.max_output_bytes;
         let mut st = self.state.clone().lock_owned().await;
-        if let Err(e) = self.ensure_started(&mut st).await {
-            return CellResult {
-                text: format!("[{e}]"),
-                image_urls: vec![],
-                python: self.python_path(),
-                outcome: Outcome::Unavailable,
-            };
-        }
+        let timeout = cell
+            .timeout
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| Duration::from_secs_f64(t.min(1e9)));
+        // A kernel found dead before it started the cell is replaced and the cell run in the
+        // new one (once): the cell never ran, so it must not be reported as killed.
+        let mut attempt = 0;
+        let (end, python) = loop {
+            attempt += 1;
+            if let Err(e) = self.ensure_started(&mut st).await {
+                let text = match st.lost.take() {
+                    Some(why) => {
+                        format!("[The IPython kernel could not be restarted after {why}: {e}]")
+                    }
+                    None => format!("[{e}]"),
+                };
+                return CellResult {
+                    text,
+                    image_urls: vec![],
+                    python: self.python_path(),
+                    outcome: Outcome::Unavailable,
+                };
+            }
+            let conn = st.conn.as_mut().expect("started");
+            let python = conn.python.clone();
+            if conn.pushed_cwd.as_deref() != Some(cell.cwd) {
+                let code = format!("import os; os.chdir({})", py_str(cell.cwd));
+                // Output discarded as in the reference; a failed chdir is retried next cell.
+                match run(conn, &code, Some(START_TIMEOUT), 4096).await {
+                    RunEnd::Done(asm, _) if !asm.is_stopped() => {
+                        conn.pushed_cwd = Some(cell.cwd.to_string());
+                    }
+                    RunEnd::Died { exit, .. } | RunEnd::NotStarted { exit } if attempt < 2 => {
+                        st.conn = None;
+                        st.lost = Some(format!("the previous kernel died ({exit})"));
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            let conn = st.conn.as_mut().expect("started");
+            match run(conn, cell.code, timeout, cap).await {
+                RunEnd::NotStarted { exit } if attempt < 2 => {
+                    tracing::info!(%exit, "the kernel died before it started the cell; running it in a new kernel");
+                    st.conn = None;
+                    st.lost = Some(format!("the previous kernel died ({exit})"));
+                }
+                RunEnd::NotStarted { exit } => {
+                    break (
+                        RunEnd::Died {
+                            partial: OutputAssembler::new(cap).finish(),
+                            exit,
+                        },
+                        python,
+                    )
+                }
+                end => break (end, python),
+            }
+        };
         let mut note = st.lost.take().map(|why| {
             format!(
                 "[The IPython kernel was restarted because {why}: variables, imports and other state from earlier cells are lost.]\n"
             )
         });
-        let conn = st.conn.as_mut().expect("started");
-        let python = conn.python.clone();
-        if conn.pushed_cwd.as_deref() != Some(cell.cwd) {
-            let code = format!("import os; os.chdir({})", py_str(cell.cwd));
-            // Output discarded as in the reference; a failed chdir is retried next cell.
-            if let RunEnd::Done(asm, _) = run(conn, &code, Some(START_TIMEOUT), 4096).await {
-                if !asm.is_stopped() {
-                    conn.pushed_cwd = Some(cell.cwd.to_string());
-                }
-            }
-        }
-        let timeout = cell
-            .timeout
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .map(|t| Duration::from_secs_f64(t.min(1e9)));
-        let end = run(conn, cell.code, timeout, cap).await;
         let (mut text, images, outcome) = match end {
             RunEnd::Done(asm, status) => {
                 let out = asm.finish();
@@ -436,6 +521,7 @@ impl Kernel {
                     Outcome::KernelDied,
                 )
             }
+            RunEnd::NotStarted { .. } => unreachable!("turned into a retry or Died above"),
         };
         if let Some(n) = note.take() {
             text.insert_str(0, &n);
@@ -538,10 +624,7 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
             tracing::warn!(error = %e, "execute_request not sent");
             conn.proc.kill();
             let exit = conn.proc.wait().await;
-            return RunEnd::Died {
-                partial: OutputAssembler::new(cap).finish(),
-                exit,
-            };
+            return RunEnd::NotStarted { exit };
         }
     };
     let start = tokio::time::Instant::now();
@@ -554,6 +637,9 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
     let mut idle = false;
     let mut interrupt_id: Option<String> = None;
     let mut sigint_at = far;
+    // The kernel took the cell up (its `busy` status or `execute_input` arrived): from then
+    // on a death is the cell's; before, the cell never ran.
+    let mut started = false;
     // iopub is one ordered stream: once the status of a later request shows up, everything
     // the cell printed before it has arrived. Used when the cell's own `idle` is slow, so a
     // big last output is waited for instead of cut off after a fixed grace.
@@ -573,6 +659,9 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
                 let Some((chan, m)) = m else {
                     conn.proc.kill();
                     let exit = conn.proc.wait().await;
+                    if !started {
+                        return RunEnd::NotStarted { exit };
+                    }
                     return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit };
                 };
                 let parent = m.parent_id.as_deref();
@@ -593,6 +682,12 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
                     continue;
                 }
                 match (chan, m.msg_type.as_str()) {
+                    (Chan::Iopub, "execute_input") => started = true,
+                    (Chan::Iopub, "status")
+                        if m.content.get("execution_state").and_then(Value::as_str) == Some("busy") =>
+                    {
+                        started = true;
+                    }
                     (Chan::Iopub, "stream") => asm.stream(&m.content),
                     (Chan::Iopub, "execute_result" | "display_data") => asm.data(&m.content),
                     (Chan::Iopub, "error") => asm.error(&m.content),
@@ -613,6 +708,30 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
                 }
             }
             exit = conn.proc.wait() => {
+                // What the kernel sent before it died may still be on its way (loopback
+                // sockets, reader tasks): collect until the channels are quiet, so a cell
+                // that had started is never taken for one that had not (and run twice).
+                let settle_until = tokio::time::Instant::now() + DEATH_SETTLE_MAX;
+                while let Ok(Some((chan, m))) = tokio::time::timeout_at(
+                    (tokio::time::Instant::now() + DEATH_QUIET).min(settle_until),
+                    conn.ch.recv(),
+                )
+                .await
+                {
+                    if chan != Chan::Iopub || m.parent_id.as_deref() != Some(id.as_str()) {
+                        continue;
+                    }
+                    match m.msg_type.as_str() {
+                        "execute_input" | "status" => started = true,
+                        "stream" => asm.stream(&m.content),
+                        "execute_result" | "display_data" => asm.data(&m.content),
+                        "error" => asm.error(&m.content),
+                        _ => {}
+                    }
+                }
+                if !started {
+                    return RunEnd::NotStarted { exit };
+                }
                 return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit };
             }
             _ = sleep_until(idle_deadline) => {
@@ -631,8 +750,10 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
             }
             _ = sleep_until(deadline) => {
                 if let Some(partial) = partial.take() {
-                    // The grace after the interrupt is over: the kernel is stuck.
-                    conn.proc.kill();
+                    // The grace after the interrupt is over: the kernel is stuck and is
+                    // replaced — SIGTERM (ends it at once unless a cell handles it), a grace
+                    // period, SIGKILL.
+                    conn.proc.terminate(sandboxd_child::GRACE).await;
                     return RunEnd::TimedOut { partial, recovered: false };
                 }
                 // Output up to the timeout is the cell's; what follows (the

@@ -1,6 +1,7 @@
 //! The kernel process: `python -m ipykernel_launcher -f <connection file>` started as the
-//! agent user, in its own process group, with a parent-death signal; its exit watched; its
-//! group killed on shutdown.
+//! agent user, in its own process group and scope (cgroup, see `sandboxd_child::contain`),
+//! with a parent-death signal; its exit watched; what it leaves behind (a `setsid` daemon of
+//! a cell included) ended with SIGTERM, a grace period and SIGKILL.
 //!
 //! Owns the OS side of a kernel (fork/exec, credentials, signals, reaping). It must never
 //! speak the Jupyter protocol, and never leave the kernel or its process group running once
@@ -12,9 +13,11 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use sandboxd_child::contain::{Leader, Scope};
 use tokio::sync::watch;
 
 use crate::KernelError;
@@ -108,11 +111,12 @@ impl std::fmt::Display for Exit {
     }
 }
 
-/// A running (or finished) kernel process. Dropping it kills its process group.
+/// A running (or finished) kernel process. Dropping it kills its process group and scope.
 pub struct KernelProcess {
     pid: i32,
     exit: watch::Receiver<Option<Exit>>,
     stderr: Arc<Mutex<VecDeque<u8>>>,
+    scope: Arc<Scope>,
 }
 
 impl KernelProcess {
@@ -120,7 +124,9 @@ impl KernelProcess {
     /// child: the parent-death signal fires when the *thread* that forked exits, so that
     /// thread must live exactly as long as the kernel.
     pub fn spawn(spec: &LaunchSpec) -> Result<KernelProcess, KernelError> {
-        let mut cmd = build_command(spec);
+        let scope = Arc::new(Scope::new("kernel", Leader::Group));
+        let mut cmd = build_command(spec, scope.join_fd());
+        let thread_scope = scope.clone();
         let (pid_tx, pid_rx) = std::sync::mpsc::channel();
         let (exit_tx, exit_rx) = watch::channel(None);
         let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
@@ -137,7 +143,7 @@ impl KernelProcess {
                 };
                 let pid = child.id() as i32;
                 // The kernel leads its own process group (`process_group(0)`).
-                sandboxd_child::guard::watch_group(pid);
+                thread_scope.set_leader(pid);
                 let _ = pid_tx.send(Ok(pid));
                 let reader = child.stderr.take().map(|mut err| {
                     std::thread::Builder::new()
@@ -166,8 +172,7 @@ impl KernelProcess {
                     }
                     Err(_) => Exit::Code(-1),
                 };
-                // Descendants left in the kernel's group (e.g. `!sleep 1000 &`) go with it.
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                tracing::debug!(pid, %exit, "IPython kernel process ended");
                 // Give the reader a moment to collect the last words (start-up errors), but
                 // never wait on it: a descendant that escaped the group may hold the pipe.
                 if let Some(Ok(r)) = reader {
@@ -179,6 +184,9 @@ impl KernelProcess {
                     }
                 }
                 let _ = exit_tx.send(Some(exit));
+                // What the kernel left behind (`!sleep 1000 &`, a `setsid` daemon of a cell)
+                // gets the same end as the kernel would: SIGTERM, a grace period, SIGKILL.
+                thread_scope.terminate_blocking(libc::SIGTERM, sandboxd_child::GRACE);
             })
             .map_err(|e| KernelError::Start(format!("cannot start the kernel thread: {e}")))?;
         let pid = pid_rx
@@ -194,6 +202,7 @@ impl KernelProcess {
             pid,
             exit: exit_rx,
             stderr: stderr_tail,
+            scope,
         })
     }
 
@@ -232,9 +241,24 @@ impl KernelProcess {
         }
     }
 
-    /// Kills the kernel and its process group.
+    /// Kills the kernel and its process group; what else it left in its scope gets SIGTERM,
+    /// the grace period and SIGKILL from the waiter thread once the kernel is gone.
     pub fn kill(&self) {
         let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
+    }
+
+    /// The kernel's scope (its process group and cgroup), usable without this handle.
+    pub fn scope(&self) -> Arc<Scope> {
+        self.scope.clone()
+    }
+
+    /// Ends the kernel and its descendants: SIGTERM (a cell's handler runs), up to `grace`
+    /// for them to exit, then SIGKILL; returns once the kernel's exit is observed (bounded).
+    pub async fn terminate(&self, grace: Duration) {
+        self.scope.terminate(libc::SIGTERM, grace).await;
+        self.kill();
+        self.scope.kill();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.wait()).await;
     }
 
     /// The last few KB the kernel wrote to stderr (for error messages).
@@ -255,7 +279,7 @@ impl Drop for KernelProcess {
     }
 }
 
-fn build_command(spec: &LaunchSpec) -> Command {
+fn build_command(spec: &LaunchSpec, cgroup: Option<std::os::fd::RawFd>) -> Command {
     let mut cmd = Command::new(&spec.python);
     cmd.arg("-m")
         .arg("ipykernel_launcher")
@@ -293,7 +317,7 @@ fn build_command(spec: &LaunchSpec) -> Command {
         });
     // SAFETY: `prepare` only makes async-signal-safe system calls on data made before the fork.
     unsafe {
-        cmd.pre_exec(move || sandboxd_child::prepare(creds.as_ref(), parent));
+        cmd.pre_exec(move || sandboxd_child::prepare(creds.as_ref(), parent, cgroup));
     }
     cmd
 }

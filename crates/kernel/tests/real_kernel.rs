@@ -336,3 +336,63 @@ async fn agent_skills_are_imported() {
         "(path: 'str', line_number: 'int | None' = 1, context_lines: 'int | None' = 100) -> 'None' (command, path, file_text=None, view_range=None, old_str=None, new_str=None, insert_line=None, enable_linting=False) -> 'str'\n"
     );
 }
+
+/// A kernel killed after a cell was sent to it but before it took the cell up (here: stopped,
+/// then killed) never ran the cell: it runs in a new kernel, with the state-lost note, and
+/// is not reported as having killed the kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cell_the_killed_kernel_never_started_runs_in_a_new_kernel() {
+    use nix::sys::signal::{kill, Signal};
+    let (k, d) = kernel().await;
+    assert_eq!(run(&k, &d, "x = 1", 30.0).await.text, NO_OUTPUT);
+    let pid = nix::unistd::Pid::from_raw(k.pid().await.unwrap());
+    kill(pid, Signal::SIGSTOP).unwrap();
+    let (k2, cwd) = (k.clone(), d.path().to_str().unwrap().to_string());
+    let cell = tokio::spawn(async move {
+        k2.execute(Cell {
+            code: "print(\"after\", 2 + 3)",
+            cwd: &cwd,
+            timeout: Some(60.0),
+            ..Default::default()
+        })
+        .await
+    });
+    // No event says "the request reached the kernel's socket": give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill(pid, Signal::SIGKILL).unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(60), cell)
+        .await
+        .expect("the cell answers")
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Completed, "{:?}", r.text);
+    assert!(
+        r.text.starts_with("[The IPython kernel was restarted because the previous kernel died (killed by SIGKILL)"),
+        "{:?}",
+        r.text
+    );
+    assert!(r.text.ends_with("\nafter 5\n"), "{:?}", r.text);
+    assert_eq!(k.restarts(), 1);
+    k.shutdown().await;
+}
+
+/// Shutdown asks first: a cell's SIGTERM handler runs, and a kernel that stays is killed
+/// after the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_sends_sigterm_before_sigkill() {
+    let (k, d) = kernel().await;
+    let flag = d.path().join("bye");
+    let code = format!(
+        "import signal\ndef h(*a):\n    open({:?}, 'w').write('bye')\n_ = signal.signal(signal.SIGTERM, h)",
+        flag.display().to_string()
+    );
+    assert_eq!(run(&k, &d, &code, 30.0).await.text, NO_OUTPUT);
+    let pid = k.pid().await.unwrap();
+    let t0 = Instant::now();
+    k.shutdown().await;
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(std::fs::read_to_string(&flag).unwrap(), "bye");
+    let gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.contains(") Z "))
+        .unwrap_or(true);
+    assert!(gone, "the kernel that ignored SIGTERM was killed");
+}

@@ -12,6 +12,7 @@ async fn main() {
         working_dir: dir,
         no_change_timeout: Some(Duration::from_secs(30)),
         env: Vec::new(),
+        startup_limit: sandboxd_shell::STARTUP_LIMIT,
     })
     .await
     .expect("start");

@@ -29,6 +29,7 @@ pub fn rcfile(nonce: &str, cmd_file: &Path) -> String {
 if [ -f ~/.bashrc ]; then . ~/.bashrc; fi
 unset PROMPT_COMMAND PS0
 {NS}_e=0
+{NS}_n=0
 {NS}_cc=$'\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f'
 # JSON-escape $1 into {NS}_v (builtins only: this runs at every prompt).
 {NS}_j() {{
@@ -76,7 +77,7 @@ unset PROMPT_COMMAND PS0
     {NS}_j "$h"
     {NS}_eh=${NS}_v
   fi
-  {NS}_ps1=$'{tag}\n###PS1JSON###\n{{\n  "pid": "'"$p"$'",\n  "exit_code": "'"$e"$'",\n  "username": "'"${NS}_eu"$'",\n  "hostname": "'"${NS}_eh"$'",\n  "working_dir": "'"${NS}_ew"$'",\n  "py_interpreter_path": "'"${NS}_epy"$'"\n}}\n###PS1END###\n'
+  {NS}_ps1=$'{tag}\n###PS1JSON###\n{{\n  "pid": "'"$p"$'",\n  "exit_code": "'"$e"$'",\n  "username": "'"${NS}_eu"$'",\n  "hostname": "'"${NS}_eh"$'",\n  "working_dir": "'"${NS}_ew"$'",\n  "py_interpreter_path": "'"${NS}_epy"$'",\n  "sandboxd_seq": "'"${{{NS}_n:-0}}"$'"\n}}\n###PS1END###\n'
   PS1='${{{NS}_ps1}}'
 }}
 {NS}_u='\u'
@@ -105,9 +106,10 @@ fn run_code(cmd_file: &Path) -> String {
     let path = cmd_file.display().to_string().replace('\'', r"'\''");
     // The groups send the xtrace lines of this plumbing to /dev/null (`set -x` shows the
     // agent's command, not ours); `&& ...` keeps `set -e` from ending the shell when the
-    // previous status is non-zero.
+    // previous status is non-zero. The count in `{NS}_n` lets the driver tell a fresh prompt
+    // from one bash printed again unchanged (see `session`).
     format!(
-        "{{ builtin mapfile -d '' {NS}_a <'{path}'; }} 2>/dev/null; {{ {NS}_r; }} 2>/dev/null && {{ :; }} 2>/dev/null; builtin eval \"${{{NS}_a[0]-}}\""
+        "{{ builtin mapfile -d '' {NS}_a <'{path}'; (( {NS}_n = ${{{NS}_n:-0}} + 1 )); }} 2>/dev/null; {{ {NS}_r; }} 2>/dev/null && {{ :; }} 2>/dev/null; builtin eval \"${{{NS}_a[0]-}}\""
     )
 }
 

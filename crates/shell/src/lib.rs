@@ -8,8 +8,16 @@
 //!
 //! Modules: `spawn` (pty + process), [`bootstrap`] (the bash code: prompt, command
 //! transport), [`prompt`] (detecting the PS1 block in the byte stream), [`screen`] (rendering
-//! like `tmux capture-pane`, bounded), [`split`] (tree-sitter command splitting), `session`
-//! (the driver task and state machine), [`texts`] (exact wording).
+//! like `tmux capture-pane`, bounded), [`split`] (tree-sitter command splitting), `life`
+//! (the serve loop: start-up in the background with requests queued, restarts, the
+//! hang-up → grace → kill end), `session` (requests and the run/timeout state machine),
+//! [`texts`] (exact wording).
+//!
+//! Start-up never blocks the caller: [`Shell::launch`] returns at once and bash's start-up
+//! files (`~/.bashrc`, which may wait a minute on a stale lock) run while the server serves.
+//! A request that arrives meanwhile waits within its own hard timeout (the no-change timeout
+//! does not run while no command does); a failed start is reported to the request that
+//! finds it, and the next one starts a new shell.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +25,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub mod bootstrap;
+mod life;
 pub mod prompt;
 pub mod screen;
 mod session;
@@ -41,6 +50,9 @@ pub enum ShellError {
     /// An init command did not exit with 0.
     #[error("init command failed: {0}")]
     Init(String),
+    /// The shell could not run a command (its start failed or is still going on).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// How to start a shell.
@@ -55,7 +67,13 @@ pub struct ShellOptions {
     pub no_change_timeout: Option<Duration>,
     /// Extra environment variables for bash (on top of the inherited environment).
     pub env: Vec<(String, String)>,
+    /// How long bash may take to show its first prompt before the start counts as failed.
+    pub startup_limit: Duration,
 }
+
+/// Default [`ShellOptions::startup_limit`]: generous, since a start-up file may wait on a
+/// lock or a network mount (the reference's tmux session has no limit at all).
+pub const STARTUP_LIMIT: Duration = Duration::from_secs(300);
 
 /// One `run` request.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -128,20 +146,46 @@ pub enum ShellOutcome {
 }
 
 /// Handle to a bash session owned by one driver task. Dropping the last handle (or
-/// [`Shell::shutdown`]) kills bash and everything it started.
+/// [`Shell::shutdown`]) ends bash and everything it started.
+#[derive(Clone)]
 pub struct Shell {
     tx: mpsc::Sender<session::Msg>,
     shared: std::sync::Arc<session::Shared>,
 }
 
 impl Shell {
-    /// Starts bash and waits for its first prompt.
-    pub async fn start(opts: ShellOptions) -> Result<Shell, ShellError> {
+    /// Starts bash in the background and returns at once; requests wait for its first
+    /// prompt. Fails only when bash cannot be spawned at all (no such user, no pty).
+    pub fn launch(opts: ShellOptions) -> Result<Shell, ShellError> {
         let shared = std::sync::Arc::new(session::Shared::default());
-        let driver = session::Driver::start(opts, shared.clone()).await?;
-        let (tx, rx) = mpsc::channel(4);
+        let driver = session::Driver::new(opts, shared.clone())?;
+        let (tx, rx) = mpsc::channel(8);
         tokio::spawn(driver.serve(rx));
         Ok(Shell { tx, shared })
+    }
+
+    /// Starts bash and waits for its first prompt.
+    pub async fn start(opts: ShellOptions) -> Result<Shell, ShellError> {
+        let shell = Shell::launch(opts)?;
+        shell.ready().await?;
+        Ok(shell)
+    }
+
+    /// Resolves once the shell has shown its first prompt, or with why its start failed.
+    pub async fn ready(&self) -> Result<(), ShellError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(session::Msg::Ready(reply))
+            .await
+            .map_err(|_| ShellError::Stopped)?;
+        rx.await.map_err(|_| ShellError::Stopped)?
+    }
+
+    /// Shells started to replace one that ended (or failed to start).
+    pub fn restarts(&self) -> u64 {
+        self.shared
+            .restarts
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs one request (commands are serialised by the caller's action lock; a request
@@ -180,17 +224,27 @@ impl Shell {
                 "exit code {}: {content}{}",
                 metadata.exit_code, metadata.suffix
             ))),
-            ShellOutcome::Error(e) => Err(ShellError::Init(e)),
+            ShellOutcome::Error(e) => Err(ShellError::Unavailable(e)),
         }
     }
 
-    /// Kills bash and its descendants (at once, even during a command: the waiting request
-    /// gets its observation) and waits for the driver to finish.
+    /// Ends bash and its descendants as a terminal hang-up does: SIGHUP to the whole session
+    /// at once (even during a command: the waiting request gets its observation), SIGKILL
+    /// after [`sandboxd_child::GRACE`]; waits for the driver to finish.
     pub async fn shutdown(&self) {
-        self.shared.kill_now();
+        self.shared.hang_up();
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(session::Msg::Shutdown(reply)).await.is_ok() {
-            let _ = rx.await;
+        let grace = sandboxd_child::GRACE;
+        let sent = tokio::time::timeout(grace, self.tx.send(session::Msg::Shutdown(reply))).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            self.shared.kill_now();
+            return;
+        }
+        let mut rx = rx;
+        if tokio::time::timeout(grace, &mut rx).await.is_err() {
+            // A request still runs (something ignored the hang-up): end it now.
+            self.shared.kill_now();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(3), rx).await;
         }
     }
 }
@@ -198,7 +252,7 @@ impl Shell {
 /// Runs one request in a fresh, separate shell (latest client's `is_static`): the main
 /// session is untouched, and the shell is killed and reaped afterwards whatever happened.
 pub async fn run_isolated(opts: ShellOptions, req: RunRequest) -> ShellOutcome {
-    let shell = match Shell::start(opts).await {
+    let shell = match Shell::launch(opts) {
         Ok(s) => s,
         Err(e) => return ShellOutcome::Error(e.to_string()),
     };

@@ -32,6 +32,9 @@ pub struct PromptMeta {
     pub working_dir: Option<String>,
     /// `which python` or "".
     pub py_interpreter_path: Option<String>,
+    /// sandboxd's own field: how many commands the trigger had run when bash built this
+    /// prompt (a prompt printed again unchanged shows an older count).
+    pub seq: Option<u64>,
 }
 
 /// What the scanner found in the stream, in order.
@@ -178,6 +181,7 @@ pub fn parse_json(json: &[u8]) -> Option<PromptMeta> {
         hostname: text_of("hostname"),
         working_dir: text_of("working_dir"),
         py_interpreter_path: text_of("py_interpreter_path"),
+        seq: text_of("sandboxd_seq").and_then(|n| n.parse().ok()),
     })
 }
 

@@ -5,16 +5,19 @@
 //! read as the pty becomes readable (tokio `AsyncFd`), timeouts are timers, and completion is
 //! the prompt block arriving — no polling. It never keeps more than a bounded tail of output.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, oneshot};
+use sandboxd_child::contain::Scope;
+use tokio::sync::oneshot;
 use tokio::time::{sleep_until, Instant};
 
 use crate::bootstrap;
+use crate::life::{Pending, Proc, Starting};
 use crate::prompt::{Event, PromptMeta, PromptScanner};
 use crate::screen::Screen;
 use crate::spawn::{self, Identity};
@@ -25,38 +28,21 @@ use sandboxd_generation::BusyRule;
 
 /// Bytes read from the pty per wake-up before other events get a turn.
 const READ_BURST: usize = 1 << 20;
-/// How long bash may take to show its first prompt (~/.bashrc may be slow).
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-/// Hard timeout of the init commands re-run in a restarted shell.
-const INIT_TIMEOUT: f64 = 300.0;
 
 /// Messages from [`crate::Shell`] handles.
 pub(crate) enum Msg {
     Run(RunRequest, oneshot::Sender<ShellOutcome>),
-    /// Run an init command now and after every restart.
+    /// Run an init command now (once the shell is up) and after every restart.
     Init(String, f64, oneshot::Sender<ShellOutcome>),
+    /// Answer once the shell shows its first prompt (or its start failed).
+    Ready(oneshot::Sender<Result<(), ShellError>>),
     Shutdown(oneshot::Sender<()>),
-}
-
-/// The running bash. Dropping it kills its whole session.
-struct Proc {
-    fd: AsyncFd<OwnedFd>,
-    child: tokio::process::Child,
-    sid: i32,
-    /// The pty reported EOF/EIO (no slave left open): stop polling it.
-    eof: bool,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        spawn::kill_session(self.sid);
-    }
 }
 
 /// Output of the command being run and what has been reported of it.
 #[derive(Default)]
-struct Epoch {
-    screen: Screen,
+pub(crate) struct Epoch {
+    pub(crate) screen: Screen,
     /// Rendered text at the last observation (its prefix is not shown again).
     prev_output: String,
     /// An observation of this command was already returned.
@@ -65,7 +51,7 @@ struct Epoch {
 
 /// Why a running command has no observation yet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Busy {
+pub(crate) enum Busy {
     /// Being watched by a request.
     Running,
     /// Returned on the no-change timeout.
@@ -75,7 +61,7 @@ enum Busy {
 }
 
 /// A command whose prompt arrived, not yet reported.
-struct Finished {
+pub(crate) struct Finished {
     epoch: Epoch,
     meta: PromptMeta,
 }
@@ -95,9 +81,12 @@ struct Watch {
     generation: Generation,
     /// Note to put in front of the prefix (new session).
     note: String,
+    /// When the request arrived: its hard timeout counts from here (waiting for a starting
+    /// shell included).
+    arrived: Instant,
 }
 
-enum Step {
+pub(crate) enum Step {
     Io,
     Output,
     Exited(i64),
@@ -107,40 +96,85 @@ enum Step {
 /// State the handles share with the driver, readable while it is busy with a request.
 #[derive(Default)]
 pub(crate) struct Shared {
-    /// Session id (= pid) of the current bash, 0 when none.
-    pub sid: std::sync::atomic::AtomicI32,
+    /// The current bash's scope (its session and cgroup), None when none runs.
+    pub scope: std::sync::Mutex<Option<Arc<Scope>>>,
     /// Shutdown started: never start another bash.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// When the shutdown's grace period ends.
+    grace_end: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Shells started after the first (restarts), for metrics.
+    pub restarts: std::sync::atomic::AtomicU64,
+    /// bash sits at its prompt with nothing running (readline reads the terminal).
+    pub idle: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
-    /// Kills the current bash and its session at once, even while a request waits on it.
-    pub(crate) fn kill_now(&self) {
+    fn current(&self) -> Option<Arc<Scope>> {
+        self.scope.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Starts the end of the session at once, even while a request waits on it: SIGHUP (and
+    /// SIGCONT) to every process of it, as a terminal hang-up does; the grace period runs.
+    pub(crate) fn hang_up(&self) {
         use std::sync::atomic::Ordering;
         self.stopping.store(true, Ordering::SeqCst);
-        let sid = self.sid.load(Ordering::SeqCst);
-        if sid > 0 {
-            spawn::kill_session(sid);
+        *self.grace_end.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(std::time::Instant::now() + sandboxd_child::GRACE);
+        if let Some(s) = self.current() {
+            // A bash idle at its prompt is hung up by the driver from a command line (see
+            // `life`): a signal would reach readline, which drops the agent's HUP trap.
+            let bash = s.leader();
+            if !self.idle.load(Ordering::SeqCst) && bash > 1 {
+                // SAFETY: sends a signal to our own child.
+                unsafe { libc::kill(bash, libc::SIGHUP) };
+            }
+            s.signal_except(libc::SIGHUP, bash);
+            s.signal_except(libc::SIGCONT, bash);
         }
+    }
+
+    /// SIGKILLs what is left of the session (the grace period is over).
+    pub(crate) fn kill_now(&self) {
+        if let Some(s) = self.current() {
+            s.kill();
+        }
+    }
+
+    pub(crate) fn grace_end(&self) -> Option<std::time::Instant> {
+        *self.grace_end.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 pub(crate) struct Driver {
-    shared: std::sync::Arc<Shared>,
-    opts: ShellOptions,
-    who: Option<Identity>,
-    dir: PathBuf,
-    nonce: String,
-    proc: Option<Proc>,
-    scanner: PromptScanner,
-    epoch: Epoch,
-    busy: Option<Busy>,
-    finished: Option<Finished>,
+    pub(crate) shared: std::sync::Arc<Shared>,
+    pub(crate) opts: ShellOptions,
+    pub(crate) who: Option<Identity>,
+    pub(crate) dir: PathBuf,
+    pub(crate) nonce: String,
+    pub(crate) proc: Option<Proc>,
+    /// bash runs but has not shown its first prompt.
+    pub(crate) starting: Option<Starting>,
+    /// Requests waiting for the shell to be ready, in arrival order.
+    pub(crate) pending: VecDeque<Pending>,
+    /// Why the last start failed, for the next request (none waited to hear it).
+    pub(crate) failure: Option<String>,
+    /// The init commands must run again once the next shell is up.
+    pub(crate) rerun_init: bool,
+    pub(crate) scanner: PromptScanner,
+    pub(crate) epoch: Epoch,
+    pub(crate) busy: Option<Busy>,
+    pub(crate) finished: Option<Finished>,
     last_meta: PromptMeta,
     /// The shell ended and no observation said so yet.
-    death_unreported: bool,
-    init: Vec<String>,
-    outbox: Vec<u8>,
+    pub(crate) death_unreported: bool,
+    /// The first request in a shell that replaced an ended one says so.
+    pub(crate) respawn_note: bool,
+    pub(crate) init: Vec<String>,
+    /// Commands handed to this bash through the trigger (its prompts count them too).
+    pub(crate) triggered: u64,
+    /// A stale prompt of the current command was answered with Enter already.
+    stale_retried: bool,
+    pub(crate) outbox: Vec<u8>,
     read_buf: Vec<u8>,
 }
 
@@ -153,8 +187,8 @@ impl Drop for Driver {
 }
 
 impl Driver {
-    /// Prepares the state directory and starts bash (waits for its first prompt).
-    pub(crate) async fn start(
+    /// Prepares the state directory and starts bash; its first prompt arrives later.
+    pub(crate) fn new(
         opts: ShellOptions,
         shared: std::sync::Arc<Shared>,
     ) -> Result<Driver, ShellError> {
@@ -173,134 +207,28 @@ impl Driver {
             scanner: PromptScanner::new(&nonce),
             nonce,
             proc: None,
+            starting: None,
+            pending: VecDeque::new(),
+            failure: None,
+            rerun_init: false,
             epoch: Epoch::default(),
             busy: None,
             finished: None,
             last_meta: PromptMeta::default(),
             death_unreported: false,
+            respawn_note: false,
             init: Vec::new(),
+            triggered: 0,
+            stale_retried: false,
             outbox: Vec::new(),
             read_buf: vec![0; 64 << 10],
         };
-        d.spawn().await?;
+        d.begin(false)?;
         Ok(d)
     }
 
-    /// Serves messages until shutdown or until every handle is gone.
-    pub(crate) async fn serve(mut self, mut rx: mpsc::Receiver<Msg>) {
-        loop {
-            let msg = tokio::select! {
-                biased;
-                m = rx.recv() => m,
-                step = self.io_step() => {
-                    if let Step::Exited(code) = step {
-                        tracing::info!(code, "shell ended while idle");
-                        self.on_death();
-                    }
-                    continue;
-                }
-            };
-            match msg {
-                Some(Msg::Run(req, reply)) => {
-                    let out = self.handle(req).await;
-                    let _ = reply.send(out);
-                }
-                Some(Msg::Init(cmd, timeout, reply)) => {
-                    let out = self.run_init(&cmd, timeout).await;
-                    if matches!(&out, ShellOutcome::Output { metadata, .. } if metadata.exit_code == 0)
-                    {
-                        self.init.push(cmd);
-                    }
-                    let _ = reply.send(out);
-                }
-                Some(Msg::Shutdown(reply)) => {
-                    self.stop().await;
-                    let _ = reply.send(());
-                    return;
-                }
-                None => {
-                    self.stop().await;
-                    return;
-                }
-            }
-        }
-    }
-
-    async fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            spawn::kill_session(p.sid);
-            let _ = tokio::time::timeout(Duration::from_secs(2), p.child.wait()).await;
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-
-    // ---- process life -------------------------------------------------------------------
-
-    /// Starts a bash and waits for its first prompt; start-up output is discarded.
-    async fn spawn(&mut self) -> Result<(), ShellError> {
-        self.ensure_dir()?;
-        let rc = self.dir.join("bashrc");
-        std::fs::write(&rc, bootstrap::rcfile(&self.nonce, &self.cmd_file()))
-            .map_err(|e| ShellError::Spawn(format!("{}: {e}", rc.display())))?;
-        let spawned = spawn::spawn_bash(
-            &rc,
-            &self.opts.working_dir,
-            self.who.as_ref(),
-            &self.opts.env,
-        )?;
-        // SAFETY: the fd is owned by the AsyncFd from here on and closed only when it drops.
-        let fd = unsafe { AsyncFd::register(spawned.master) }
-            .map_err(|e| ShellError::Spawn(e.to_string()))?;
-        self.proc = Some(Proc {
-            fd,
-            child: spawned.child,
-            sid: spawned.pid,
-            eof: false,
-        });
-        self.shared
-            .sid
-            .store(spawned.pid, std::sync::atomic::Ordering::SeqCst);
-        self.scanner = PromptScanner::new(&self.nonce);
-        self.epoch = Epoch::default();
-        self.finished = None;
-        self.outbox.clear();
-        self.busy = Some(Busy::Running);
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let result = loop {
-            if self.finished.take().is_some() {
-                break Ok(());
-            }
-            let step = tokio::select! {
-                biased;
-                s = self.io_step() => s,
-                _ = sleep_until(deadline) => Step::Timer,
-            };
-            match step {
-                Step::Exited(code) => {
-                    let out = self.epoch.screen.render().text;
-                    break Err(ShellError::Spawn(format!(
-                        "bash exited during start-up with code {code}: {out}"
-                    )));
-                }
-                Step::Timer => {
-                    break Err(ShellError::Spawn(
-                        "bash showed no prompt within 60 s".into(),
-                    ))
-                }
-                _ => {}
-            }
-        };
-        let _ = std::fs::remove_file(&rc);
-        self.epoch = Epoch::default();
-        self.busy = None;
-        if result.is_err() {
-            self.proc = None;
-        }
-        result
-    }
-
     /// State directory (command file, start-up file): private to the agent user.
-    fn ensure_dir(&self) -> Result<(), ShellError> {
+    pub(crate) fn ensure_dir(&self) -> Result<(), ShellError> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let err = |e: io::Error| ShellError::Spawn(format!("{}: {e}", self.dir.display()));
         if !self.dir.is_dir() {
@@ -318,57 +246,15 @@ impl Driver {
         Ok(())
     }
 
-    fn on_death(&mut self) {
-        self.proc = None;
-        self.busy = None;
-        self.finished = None;
-        self.epoch = Epoch::default();
-        self.death_unreported = true;
-    }
-
-    /// Starts a new shell after the old one ended, re-running the init commands.
-    async fn respawn(&mut self) -> Result<(), ShellError> {
-        if self
-            .shared
-            .stopping
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(ShellError::Stopped);
-        }
-        self.spawn().await?;
-        for cmd in self.init.clone() {
-            let _ = self.run_init(&cmd, INIT_TIMEOUT).await;
-        }
-        Ok(())
-    }
-
-    async fn run_init(&mut self, cmd: &str, timeout: f64) -> ShellOutcome {
-        self.handle(RunRequest {
-            command: cmd.to_string(),
-            is_input: false,
-            generation: Generation::V0_20,
-            blocking: true,
-            timeout: Some(timeout),
-            timeout_sent_as_integer: false,
-        })
-        .await
-    }
-
     // ---- requests -------------------------------------------------------------------------
 
-    async fn handle(&mut self, req: RunRequest) -> ShellOutcome {
+    pub(crate) async fn handle(&mut self, req: RunRequest, arrived: Instant) -> ShellOutcome {
         let cmd = req.command.trim().to_string();
         let d = req.generation.dialect();
         let refuse_unless_input = d.bash.busy == BusyRule::RefuseUnlessInput;
         let mut note = String::new();
-        if self.proc.is_none() {
-            // Boxed: respawning re-runs the init commands through `handle`.
-            if let Err(e) = Box::pin(self.respawn()).await {
-                return ShellOutcome::Error(format!("The shell could not be started: {e}"));
-            }
-            if std::mem::take(&mut self.death_unreported) {
-                note = texts::NEW_SESSION.to_string();
-            }
+        if std::mem::take(&mut self.respawn_note) {
+            note = texts::NEW_SESSION.to_string();
         }
         let plain = |content: &str, note: &str| ShellOutcome::Output {
             content: content.to_string(),
@@ -390,6 +276,7 @@ impl Driver {
             timeout_integer: req.timeout_sent_as_integer,
             generation: req.generation,
             note: note.clone(),
+            arrived,
         };
         if cmd.is_empty() {
             if self.busy.is_some() {
@@ -469,12 +356,14 @@ impl Driver {
                 &note,
             );
         }
+        self.triggered += 1;
+        self.stale_retried = false;
         self.send(format!("{}\r", bootstrap::TRIGGER).as_bytes());
         self.busy = Some(Busy::Running);
         self.watch(watch(None, None)).await
     }
 
-    fn cmd_file(&self) -> PathBuf {
+    pub(crate) fn cmd_file(&self) -> PathBuf {
         self.dir.join("cmd")
     }
 
@@ -507,7 +396,7 @@ impl Driver {
         self.send(&bytes);
     }
 
-    fn send(&mut self, bytes: &[u8]) {
+    pub(crate) fn send(&mut self, bytes: &[u8]) {
         self.outbox.extend_from_slice(bytes);
         self.flush_outbox();
     }
@@ -535,8 +424,8 @@ impl Driver {
     // ---- waiting --------------------------------------------------------------------------
 
     async fn watch(&mut self, w: Watch) -> ShellOutcome {
-        let start = Instant::now();
-        let mut last_change = start;
+        let start = w.arrived;
+        let mut last_change = Instant::now();
         let d = w.generation.dialect();
         let no_change = self
             .opts
@@ -585,7 +474,7 @@ impl Driver {
 
     /// Waits for the pty or the process and handles what happened. Cancel-safe: everything
     /// after an await point runs to completion without awaiting.
-    async fn io_step(&mut self) -> Step {
+    pub(crate) async fn io_step(&mut self) -> Step {
         // Disjoint borrows: the process is awaited while the buffers stay in place (taking
         // them across an await would lose them when the future is cancelled).
         let Driver {
@@ -672,6 +561,17 @@ impl Driver {
                 Event::Output(b) => {
                     output |= self.busy.is_some();
                     self.epoch.screen.feed(&b);
+                }
+                Event::Prompt(meta)
+                    if meta.seq.is_some_and(|n| n < self.triggered) && !self.stale_retried =>
+                {
+                    // bash printed the previous prompt again without running
+                    // PROMPT_COMMAND (it does after an `eval` that hit end of input inside
+                    // quotes or `((`), so its status is the previous command's. An empty
+                    // line makes it draw a fresh one; once only, in case the agent
+                    // removed PROMPT_COMMAND and every prompt is stale.
+                    self.stale_retried = true;
+                    self.send(b"\r");
                 }
                 Event::Prompt(meta) => {
                     self.last_meta = meta.clone();

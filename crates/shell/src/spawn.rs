@@ -1,5 +1,5 @@
-//! Starting bash on a pseudo-terminal as the agent user, and killing it with everything it
-//! started.
+//! Starting bash on a pseudo-terminal as the agent user, in its own scope (cgroup or
+//! session, see `sandboxd_child::contain`) so that everything it starts can be ended.
 //!
 //! Owns the process and the pty only; it never interprets output.
 //!
@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use nix::pty::{openpty, Winsize};
-use nix::sys::signal::{kill, Signal};
 use nix::sys::termios::{tcgetattr, tcsetattr, InputFlags, OutputFlags, SetArg};
-use nix::unistd::{Gid, Pid, Uid, User};
+use nix::unistd::{Gid, Uid, User};
+use sandboxd_child::contain::Scope;
 
 use crate::screen::{COLS, ROWS};
 use crate::ShellError;
@@ -74,7 +74,6 @@ pub(crate) fn identity(username: Option<&str>) -> Result<Option<Identity>, Shell
 pub(crate) struct Spawned {
     pub master: OwnedFd,
     pub child: tokio::process::Child,
-    pub pid: i32,
 }
 
 /// Starts `bash --rcfile <rc> -i` on a new pty in `cwd`.
@@ -83,6 +82,7 @@ pub(crate) fn spawn_bash(
     cwd: &Path,
     who: Option<&Identity>,
     env: &[(String, String)],
+    scope: &Scope,
 ) -> Result<Spawned, ShellError> {
     let size = Winsize {
         ws_row: ROWS,
@@ -114,9 +114,6 @@ pub(crate) fn spawn_bash(
     cmd.env_remove("PROMPT_COMMAND");
     cmd.env_remove("PS1");
     cmd.env_remove("BASH_ENV");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     if let Some(who) = who {
         // What `su <user> -` sets (spec/bash.md §2); the rest of the environment is inherited.
         cmd.env("HOME", &who.home);
@@ -125,6 +122,10 @@ pub(crate) fn spawn_bash(
             cmd.env("USER", &who.name);
             cmd.env("LOGNAME", &who.name);
         }
+    }
+    // Explicit variables win (a test's HOME with its own start-up files).
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let stdin = pty
         .slave
@@ -145,6 +146,7 @@ pub(crate) fn spawn_bash(
             groups: w.groups.iter().map(|g| g.as_raw()).collect(),
         });
     let parent = std::process::id() as libc::pid_t;
+    let cgroup = scope.join_fd();
     // Spawn only from async tasks (tokio worker threads live as long as the runtime), never
     // from `spawn_blocking`, whose threads retire and would fire the parent-death signal.
     // SAFETY: the hook runs between fork and exec and only makes async-signal-safe system
@@ -157,7 +159,7 @@ pub(crate) fn spawn_bash(
             if libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            sandboxd_child::prepare(creds.as_ref(), parent)
+            sandboxd_child::prepare(creds.as_ref(), parent, cgroup)
         });
     }
     let child = cmd
@@ -166,13 +168,13 @@ pub(crate) fn spawn_bash(
     let pid = child
         .id()
         .ok_or_else(|| ShellError::Spawn("bash exited at once".into()))? as i32;
-    // bash leads its own session: its jobs stay in it unless they leave on purpose.
-    sandboxd_child::guard::watch_session(pid);
+    // bash leads its own session: its jobs stay in it unless they leave on purpose (the
+    // scope's cgroup, where there is one, keeps those too).
+    scope.set_leader(pid);
     set_nonblocking(&pty.master)?;
     Ok(Spawned {
         master: pty.master,
         child,
-        pid,
     })
 }
 
@@ -193,12 +195,4 @@ fn set_cloexec(fd: &OwnedFd) -> Result<(), ShellError> {
     fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
         .map_err(|e| ShellError::Spawn(format!("fcntl: {e}")))?;
     Ok(())
-}
-
-/// SIGKILLs every process of the session `sid` (bash and all it started that did not leave
-/// the session: job control puts jobs in their own process groups, so killing bash's group
-/// would miss them).
-pub(crate) fn kill_session(sid: i32) {
-    let _ = kill(Pid::from_raw(-sid), Signal::SIGKILL);
-    sandboxd_child::guard::sweep(&[sid], &[]);
 }

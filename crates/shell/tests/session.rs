@@ -10,6 +10,7 @@ fn opts(dir: &std::path::Path) -> ShellOptions {
         working_dir: dir.to_path_buf(),
         no_change_timeout: Some(Duration::from_secs(2)),
         env: Vec::new(),
+        startup_limit: sandboxd_shell::STARTUP_LIMIT,
     }
 }
 
@@ -253,4 +254,145 @@ async fn xtrace_shows_the_command_not_the_plumbing() {
     let (c, _) = out(sh.run(req("echo plain")).await);
     assert_eq!(c, "plain");
     sh.shutdown().await;
+}
+
+/// Options whose HOME (and so `~/.bashrc`) is `home`.
+fn opts_home(dir: &std::path::Path, home: &std::path::Path) -> ShellOptions {
+    ShellOptions {
+        env: vec![("HOME".into(), home.display().to_string())],
+        ..opts(dir)
+    }
+}
+
+/// A parse error is a failed command: bash's status 2 and its message, like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syntax_errors_report_bash_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let sh = Shell::start(opts(dir.path())).await.unwrap();
+    for (cmd, msg) in [
+        (
+            "echo 'unbalanced",
+            "unexpected EOF while looking for matching `''",
+        ),
+        (
+            "echo \"open",
+            "unexpected EOF while looking for matching `\"'",
+        ),
+        ("if then", "syntax error near unexpected token `then'"),
+        ("(( ", "unexpected EOF while looking for matching `)'"),
+        ("fi", "syntax error near unexpected token `fi'"),
+    ] {
+        let (c, m) = out(sh.run(req(cmd)).await);
+        assert_eq!(m.exit_code, 2, "{cmd}: {c}");
+        assert!(c.contains(msg), "{cmd}: {c}");
+        assert_eq!(m.suffix, "\n[The command completed with exit code 2.]");
+    }
+    let (c, _) = out(sh.run(req("echo $?")).await);
+    assert_eq!(c, "2", "the status reaches the next command");
+    for (cmd, code) in [
+        ("true", 0),
+        ("false", 1),
+        ("(exit 7)", 7),
+        ("echo $((1+))", 1),
+    ] {
+        let (_, m) = out(sh.run(req(cmd)).await);
+        assert_eq!(m.exit_code, code, "{cmd}");
+    }
+    sh.shutdown().await;
+}
+
+/// bash's start-up files may block (a stale lock, a network mount): the handle is there at
+/// once, a request whose own timeout passes first hears that the shell is still starting,
+/// a request waiting longer runs once the prompt arrives, after the init command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_start_up_queues_requests_within_their_own_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let gate = home.path().join("gate");
+    nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::fs::write(home.path().join(".bashrc"), "read -r _ < ~/gate\n").unwrap();
+    let t0 = Instant::now();
+    let sh = Shell::launch(opts_home(dir.path(), home.path())).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    let init = {
+        let sh = sh.clone();
+        tokio::spawn(async move {
+            sh.run_init("export INITED=yes", Duration::from_secs(300))
+                .await
+        })
+    };
+    let t1 = Instant::now();
+    match sh.run(hard("echo early", 1.0)).await {
+        ShellOutcome::Error(e) => assert!(e.starts_with("The shell is still starting"), "{e}"),
+        o => panic!("{o:?}"),
+    }
+    assert!(t1.elapsed() < Duration::from_secs(5), "{:?}", t1.elapsed());
+    let waiting = {
+        let sh = sh.clone();
+        tokio::spawn(async move { sh.run(req("echo \"late $INITED\"")).await })
+    };
+    // Opening the fifo for writing blocks until bash reads it: it is still starting.
+    let g = gate.clone();
+    tokio::task::spawn_blocking(move || std::fs::write(g, "go\n").unwrap())
+        .await
+        .unwrap();
+    let (c, m) = out(waiting.await.unwrap());
+    assert_eq!((c.as_str(), m.exit_code), ("late yes", 0));
+    init.await.unwrap().unwrap();
+    assert_eq!(sh.restarts(), 0);
+    sh.shutdown().await;
+}
+
+/// A start that fails is reported to the request that finds it, with bash's own words; the
+/// next request starts a fresh shell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_start_is_reported_and_the_next_request_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let flag = home.path().join("fail");
+    std::fs::write(&flag, "").unwrap();
+    std::fs::write(
+        home.path().join(".bashrc"),
+        "if [ -e ~/fail ]; then echo 'rc says no'; exit 3; fi\n",
+    )
+    .unwrap();
+    let sh = Shell::launch(opts_home(dir.path(), home.path())).unwrap();
+    match sh.run(req("echo hi")).await {
+        ShellOutcome::Error(e) => {
+            assert!(
+                e.starts_with(
+                    "The shell could not be started: bash exited during start-up with code 3"
+                ),
+                "{e}"
+            );
+            assert!(e.contains("rc says no"), "{e}");
+            assert!(
+                e.ends_with("The next command will start a new shell."),
+                "{e}"
+            );
+        }
+        o => panic!("{o:?}"),
+    }
+    std::fs::remove_file(&flag).unwrap();
+    let (c, m) = out(sh.run(req("echo hi")).await);
+    assert_eq!((c.as_str(), m.exit_code), ("hi", 0));
+    assert_eq!(sh.restarts(), 1);
+    sh.shutdown().await;
+}
+
+/// Shutdown hangs up like a terminal: bash's HUP trap runs (SIGKILL only after the grace
+/// period), and so does a foreground program's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_hangs_up_before_it_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let sh = Shell::start(opts(dir.path())).await.unwrap();
+    let f = dir.path().join("bye");
+    let (_, m) = out(sh
+        .run(req(&format!("trap 'echo bye > {}' HUP TERM", f.display())))
+        .await);
+    assert_eq!(m.exit_code, 0);
+    let t0 = Instant::now();
+    sh.shutdown().await;
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "bye\n");
 }

@@ -1,0 +1,605 @@
+//! Where every descendant of a child is kept track of: a cgroup per child when the machine
+//! lets sandboxd make one, else the child's session or process group plus `/proc` (see the
+//! crate doc for the design).
+//!
+//! [`init`] picks the mode once, at start-up: cgroup v2 (any mount of `cgroup2`, e.g.
+//! `/sys/fs/cgroup` or `/sys/fs/cgroup/unified`), else a v1 `freezer` or `pids` hierarchy,
+//! else none. A base cgroup `sandboxd-<pid>` is made next to the server's own cgroup; each
+//! child gets one below it ([`Scope`]), which it joins between fork and exec, so whatever it
+//! starts stays there whatever session or group it moves to. [`Scope`]s end their members
+//! with a signal, a grace period and SIGKILL ([`Scope::terminate`]).
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::procfs;
+
+/// Environment variable that forces a mode: `cgroup2`, `cgroup1` or `none` (tests, and
+/// machines whose cgroups must not be touched).
+pub const MODE_ENV: &str = "SANDBOXD_CONTAIN";
+
+/// How descendants are tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A cgroup v2 per child; ended with `cgroup.kill`.
+    Cgroup2,
+    /// A v1 cgroup per child (`freezer`: frozen, killed, thawed; or `pids`).
+    Cgroup1 {
+        /// The hierarchy is the freezer's.
+        freezer: bool,
+    },
+    /// No cgroup: sessions, process groups and the `/proc` tree (the guardian also polls
+    /// the server's descendants, see [`crate::guard`]).
+    Procfs,
+}
+
+struct Base {
+    mode: Mode,
+    dir: PathBuf,
+}
+
+static BASE: OnceLock<Option<Base>> = OnceLock::new();
+static SEQ: AtomicU64 = AtomicU64::new(0);
+/// Pids of the children sandboxd started itself (scope leaders): never strays.
+static LEADERS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+
+/// Picks the mode and makes the base cgroup. Call once, single-threaded, before any child
+/// starts; later calls return the first answer. Without it every [`Scope`] is `Procfs`.
+pub fn init() -> Mode {
+    BASE.get_or_init(|| {
+        let forced = std::env::var(MODE_ENV).unwrap_or_default();
+        let tries: &[&str] = match forced.as_str() {
+            "cgroup2" => &["2"],
+            "cgroup1" => &["1"],
+            "none" => &[],
+            _ => &["2", "1"],
+        };
+        for t in tries {
+            let found = if *t == "2" { v2_base() } else { v1_base() };
+            if let Some(b) = found {
+                return Some(b);
+            }
+        }
+        None
+    });
+    mode()
+}
+
+/// The mode in force.
+pub fn mode() -> Mode {
+    match BASE.get() {
+        Some(Some(b)) => b.mode,
+        _ => Mode::Procfs,
+    }
+}
+
+/// The base cgroup directory, if cgroups are used.
+pub fn base_dir() -> Option<&'static Path> {
+    match BASE.get() {
+        Some(Some(b)) => Some(&b.dir),
+        _ => None,
+    }
+}
+
+/// Mount point and the server's own path for a hierarchy, from mountinfo and /proc/self/cgroup.
+fn own_cgroup(fstype: &str, option: Option<&str>) -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mounts.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        let mut r = right.split_whitespace();
+        if r.next()? != fstype {
+            return None;
+        }
+        let opts = r.nth(1)?;
+        if let Some(o) = option {
+            if !opts.split(',').any(|x| x == o) {
+                return None;
+            }
+        }
+        let mut l = left.split_whitespace();
+        let root = l.nth(3)?;
+        let point = l.next()?;
+        Some((root.to_string(), point.to_string()))
+    })?;
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = cgroups.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        let hit = match option {
+            None => ctrls.is_empty(),
+            Some(o) => ctrls.split(',').any(|c| c == o),
+        };
+        hit.then(|| path.to_string())
+    })?;
+    // In a cgroup namespace the mount's root is the namespace root: strip it.
+    let rel = own
+        .strip_prefix(&mount.0)
+        .unwrap_or(&own)
+        .trim_start_matches('/');
+    Some(Path::new(&mount.1).join(rel))
+}
+
+fn v2_base() -> Option<Base> {
+    let own = own_cgroup("cgroup2", None)?;
+    make_base(own, Mode::Cgroup2)
+}
+
+fn v1_base() -> Option<Base> {
+    for (ctrl, freezer) in [("freezer", true), ("pids", false)] {
+        if let Some(own) = own_cgroup("cgroup", Some(ctrl)) {
+            if let Some(b) = make_base(own, Mode::Cgroup1 { freezer }) {
+                return Some(b);
+            }
+        }
+    }
+    None
+}
+
+/// Makes `<own>/sandboxd-<pid>` and checks that a child can really join it (a read-only
+/// or undelegated hierarchy fails here, not at the first child).
+fn make_base(own: PathBuf, mode: Mode) -> Option<Base> {
+    let dir = own.join(format!("sandboxd-{}", std::process::id()));
+    if std::fs::create_dir(&dir).is_err() && !dir.is_dir() {
+        return None;
+    }
+    let probe = dir.join("probe");
+    let ok = std::fs::create_dir(&probe).is_ok() && probe_join(&probe);
+    let _ = std::fs::remove_dir(&probe);
+    if !ok {
+        let _ = std::fs::remove_dir(&dir);
+        return None;
+    }
+    Some(Base { mode, dir })
+}
+
+/// Forks a child that joins `dir` and exits; true if it could.
+fn probe_join(dir: &Path) -> bool {
+    let Ok(fd) = open_procs(dir) else {
+        return false;
+    };
+    // SAFETY: the child only calls write and _exit (async-signal-safe) on data made before.
+    unsafe {
+        match libc::fork() {
+            -1 => false,
+            0 => {
+                let ok = join(fd.as_raw_fd());
+                libc::_exit(if ok { 0 } else { 1 });
+            }
+            pid => {
+                let mut status = 0;
+                libc::waitpid(pid, &mut status, 0);
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+            }
+        }
+    }
+}
+
+fn open_procs(dir: &Path) -> io::Result<OwnedFd> {
+    let path = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes())
+        .map_err(|_| io::Error::other("NUL in cgroup path"))?;
+    // SAFETY: opens a path from a live C string.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor this process owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Moves the calling process into the cgroup whose `cgroup.procs` is `fd`. Async-signal-safe.
+pub(crate) fn join(fd: RawFd) -> bool {
+    // SAFETY: a write of a static byte to a descriptor owned by the caller.
+    unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) == 1 }
+}
+
+/// How the leader of a scope keeps its descendants without a cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leader {
+    /// It leads a session (bash): the session's processes are its.
+    Session,
+    /// It leads a process group (the kernel, Chromium).
+    Group,
+}
+
+/// One child and everything it starts. Dropping it SIGKILLs them all and removes its cgroup.
+pub struct Scope {
+    cgroup: Option<(PathBuf, OwnedFd)>,
+    mode: Mode,
+    leader: AtomicI32,
+    kind: Leader,
+}
+
+impl Scope {
+    /// A new scope named `name` (cgroup `<base>/<name>-<n>` where cgroups are used).
+    pub fn new(name: &str, kind: Leader) -> Scope {
+        let mode = mode();
+        let cgroup = base_dir().and_then(|base| {
+            let n = SEQ.fetch_add(1, Ordering::Relaxed);
+            let dir = base.join(format!("{name}-{n}"));
+            std::fs::create_dir(&dir).ok()?;
+            match open_procs(&dir) {
+                Ok(fd) => Some((dir, fd)),
+                Err(_) => {
+                    let _ = std::fs::remove_dir(&dir);
+                    None
+                }
+            }
+        });
+        Scope {
+            mode: if cgroup.is_some() { mode } else { Mode::Procfs },
+            cgroup,
+            leader: AtomicI32::new(0),
+            kind,
+        }
+    }
+
+    /// The descriptor a child writes to in `pre_exec` to join this scope's cgroup.
+    pub fn join_fd(&self) -> Option<RawFd> {
+        self.cgroup.as_ref().map(|(_, fd)| fd.as_raw_fd())
+    }
+
+    /// The cgroup directory, if any.
+    pub fn cgroup_dir(&self) -> Option<&Path> {
+        self.cgroup.as_ref().map(|(d, _)| d.as_path())
+    }
+
+    /// Records the child (pid = its session or group id) and tells the guardian.
+    pub fn set_leader(&self, pid: i32) {
+        if pid <= 1 {
+            return;
+        }
+        self.leader.store(pid, Ordering::SeqCst);
+        LEADERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(HashSet::new)
+            .insert(pid);
+        match self.kind {
+            Leader::Session => crate::guard::watch_session(pid),
+            Leader::Group => crate::guard::watch_group(pid),
+        }
+    }
+
+    /// The leader's pid, 0 before [`Scope::set_leader`].
+    pub fn leader(&self) -> i32 {
+        self.leader.load(Ordering::SeqCst)
+    }
+
+    /// Every live process of the scope.
+    pub fn members(&self) -> Vec<i32> {
+        if let Some((dir, _)) = &self.cgroup {
+            let mut out = Vec::new();
+            cgroup_members(dir, &mut out);
+            return out;
+        }
+        let leader = self.leader();
+        if leader <= 1 {
+            return Vec::new();
+        }
+        let procs = procfs::all();
+        let mut out: Vec<i32> = procs
+            .iter()
+            .filter(|s| !s.is_zombie())
+            .filter(|s| match self.kind {
+                Leader::Session => s.sid == leader,
+                Leader::Group => s.pgrp == leader,
+            })
+            .map(|s| s.pid)
+            .collect();
+        // Descendants that left the session or group but still descend from the leader.
+        for s in procfs::tree(&[leader]) {
+            if !s.is_zombie() && !out.contains(&s.pid) {
+                out.push(s.pid);
+            }
+        }
+        out
+    }
+
+    /// Sends `sig` to every process of the scope.
+    pub fn signal(&self, sig: i32) {
+        self.signal_except(sig, 0);
+    }
+
+    /// Sends `sig` to every process of the scope but `except`.
+    pub fn signal_except(&self, sig: i32, except: i32) {
+        for pid in self.members() {
+            if pid != except {
+                // SAFETY: sends a signal; no memory is involved.
+                unsafe { libc::kill(pid, sig) };
+            }
+        }
+    }
+
+    /// Waits until the scope is empty or `until` has passed; true if it is empty.
+    pub async fn wait_empty(&self, until: Instant) -> bool {
+        // Membership across sessions and groups has no change event: poll, briefly.
+        loop {
+            if self.is_empty() {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// SIGKILLs every process of the scope (race-free where the cgroup allows it).
+    pub fn kill(&self) {
+        match (&self.cgroup, self.mode) {
+            (Some((dir, _)), Mode::Cgroup2) => {
+                if std::fs::write(dir.join("cgroup.kill"), "1").is_err() {
+                    // Before Linux 5.14: one pass per generation of forks.
+                    for _ in 0..3 {
+                        self.signal(libc::SIGKILL);
+                    }
+                }
+            }
+            (Some((dir, _)), Mode::Cgroup1 { freezer: true }) => freeze_and_kill(dir),
+            _ => {
+                for _ in 0..3 {
+                    self.signal(libc::SIGKILL);
+                }
+            }
+        }
+    }
+
+    /// Whether no process of the scope runs.
+    pub fn is_empty(&self) -> bool {
+        if let Some((dir, _)) = &self.cgroup {
+            if self.mode == Mode::Cgroup2 {
+                if let Ok(ev) = std::fs::read_to_string(dir.join("cgroup.events")) {
+                    return ev.lines().any(|l| l == "populated 0");
+                }
+            }
+        }
+        self.members().is_empty()
+    }
+
+    /// Ends the scope the way a terminal or an init system would: `first` (SIGTERM, or
+    /// SIGHUP for a shell's session) and SIGCONT to every member, up to `grace` for them to
+    /// exit, then SIGKILL; returns once they are gone (bounded).
+    pub async fn terminate(&self, first: i32, grace: Duration) {
+        self.signal(first);
+        self.signal(libc::SIGCONT);
+        self.wait_empty(Instant::now() + grace).await;
+        self.kill();
+        self.wait_empty(Instant::now() + KILL_WAIT).await;
+    }
+
+    /// [`Scope::terminate`] for threads outside the async runtime.
+    pub fn terminate_blocking(&self, first: i32, grace: Duration) {
+        self.signal(first);
+        self.signal(libc::SIGCONT);
+        let deadline = Instant::now() + grace;
+        while !self.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+        self.kill();
+        let deadline = Instant::now() + KILL_WAIT;
+        while !self.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// Poll interval while waiting for a scope to empty.
+const POLL: Duration = Duration::from_millis(20);
+/// How long SIGKILLed processes may take to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(1);
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        self.kill();
+        let leader = self.leader();
+        if let Some(set) = LEADERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            set.remove(&leader);
+        }
+        if let Some((dir, _)) = &self.cgroup {
+            remove_when_empty(dir, Duration::from_millis(500));
+        }
+    }
+}
+
+/// Pids in `dir` and its sub-cgroups (the agent, as root, may make some).
+fn cgroup_members(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(list) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                cgroup_members(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// v1 freezer: freeze (no forks while the list is read), SIGKILL all, thaw (they die).
+fn freeze_and_kill(dir: &Path) {
+    let state = dir.join("freezer.state");
+    let _ = std::fs::write(&state, "FROZEN");
+    let until = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < until {
+        match std::fs::read_to_string(&state) {
+            Ok(s) if s.trim() == "FREEZING" => std::thread::sleep(Duration::from_millis(2)),
+            _ => break,
+        }
+    }
+    let mut pids = Vec::new();
+    cgroup_members(dir, &mut pids);
+    for pid in pids {
+        // SAFETY: sends a signal.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let _ = std::fs::write(&state, "THAWED");
+}
+
+/// Removes `dir` and its sub-cgroups once their processes are gone (bounded wait).
+pub(crate) fn remove_when_empty(dir: &Path, wait: Duration) {
+    let until = Instant::now() + wait;
+    loop {
+        remove_tree(dir);
+        if !dir.exists() || Instant::now() >= until {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Kills everything in the cgroup tree at `dir` (the guardian, after the server died).
+pub(crate) fn kill_tree_at(dir: &Path, mode_v2: bool) {
+    if mode_v2 && std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+        return;
+    }
+    let mut subdirs = vec![dir.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        subdirs.extend(
+            rd.flatten()
+                .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                .map(|e| e.path()),
+        );
+    }
+    for d in subdirs {
+        if d.join("freezer.state").exists() {
+            freeze_and_kill(&d);
+        } else {
+            let mut pids = Vec::new();
+            cgroup_members(&d, &mut pids);
+            for pid in pids {
+                // SAFETY: sends a signal.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+/// Processes that are no scope's: in cgroup mode whatever is left in the base cgroup
+/// outside live scopes is found by the scopes' own kill; without cgroups, children the
+/// server adopted as subreaper (orphans whose parents exited) and their descendants.
+pub fn strays() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    // SAFETY: a plain query.
+    let my_group = unsafe { libc::getpgid(0) };
+    let leaders = LEADERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default();
+    let roots: Vec<i32> = procfs::children(me)
+        .into_iter()
+        .filter(|p| !leaders.contains(p))
+        .filter(|p| procfs::stat(*p).is_some_and(|s| s.pgrp != my_group && !s.is_zombie()))
+        .collect();
+    if roots.is_empty() {
+        return roots;
+    }
+    procfs::tree(&roots)
+        .into_iter()
+        .filter(|s| !s.is_zombie())
+        .map(|s| s.pid)
+        .collect()
+}
+
+/// TERM → grace → KILL for the [`strays`] (server shutdown).
+pub async fn terminate_strays(grace: Duration) {
+    let first = strays();
+    if first.is_empty() {
+        return;
+    }
+    for &p in &first {
+        // SAFETY: sends a signal.
+        unsafe { libc::kill(p, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + grace;
+    while !strays().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
+    }
+    for _ in 0..3 {
+        for p in strays() {
+            // SAFETY: sends a signal.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Whether `pid` is a child sandboxd started itself (never reaped by [`crate::reap`]).
+pub(crate) fn is_leader(pid: i32) -> bool {
+    LEADERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|s| s.contains(&pid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scope without cgroups finds a member that left the session through the tree.
+    #[tokio::test]
+    async fn procfs_scope_follows_setsid_children_and_terminates_them() {
+        let scope = Scope {
+            cgroup: None,
+            mode: Mode::Procfs,
+            leader: AtomicI32::new(0),
+            kind: Leader::Group,
+        };
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let mut leader = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "setsid sleep 100 & echo $! > {}; wait",
+                pidfile.display()
+            ))
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        scope.set_leader(leader.id() as i32);
+        let t0 = Instant::now();
+        let child: i32 = loop {
+            if let Some(p) = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                break p;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        // The setsid child may still be execing: wait until it has its own session.
+        while procfs::stat(child).is_some_and(|s| s.sid != child) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(scope.members().contains(&child), "{:?}", scope.members());
+        scope.terminate(libc::SIGTERM, Duration::from_secs(2)).await;
+        let _ = leader.wait();
+        assert!(
+            procfs::stat(child).is_none_or(|s| s.is_zombie()),
+            "setsid child survived"
+        );
+    }
+}
