@@ -21,6 +21,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     /// A keep-alive client.
     pub http: Client,
+    /// Holds the server's own global git config (see [`start_with_env`]).
+    _git: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -50,6 +52,15 @@ pub fn start_with_env(key: &str, args: &[&str], env: &[(&str, &str)]) -> Server 
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
+    // Servers started at once would race on `~/.gitconfig.lock` in their init command (`git
+    // config --global`) and one would fail start-up: each gets a global config of its own,
+    // in a directory any agent user may write to (the shell may run as another user).
+    let git = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        git.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
         .arg(port.to_string())
         .arg("--working-dir")
@@ -58,6 +69,7 @@ pub fn start_with_env(key: &str, args: &[&str], env: &[(&str, &str)]) -> Server 
         .env("SESSION_API_KEY", key)
         .env("RUST_LOG", "warn")
         .env("PYENV_REHASH_TIMEOUT", "1")
+        .env("GIT_CONFIG_GLOBAL", git.path().join("gitconfig"))
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .spawn()
@@ -72,6 +84,7 @@ pub fn start_with_env(key: &str, args: &[&str], env: &[(&str, &str)]) -> Server 
         base: format!("http://127.0.0.1:{port}"),
         dir,
         http,
+        _git: git,
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
