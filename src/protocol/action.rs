@@ -145,6 +145,9 @@ pub struct ReadAction {
     /// Latest client: line range of an editor `view`.
     #[serde(default)]
     pub view_range: Option<Vec<i64>>,
+    /// Hard timeout in seconds (from the envelope): bounds the action's deadline.
+    #[serde(skip)]
+    pub timeout: Option<f64>,
     /// Sent by the latest client.
     #[serde(skip)]
     pub latest: bool,
@@ -163,6 +166,9 @@ pub struct WriteAction {
     /// End of the replaced range, -1 for the end of the file.
     #[serde(default = "minus_one", deserialize_with = "int_or_minus_one")]
     pub end: i64,
+    /// Hard timeout in seconds (from the envelope): bounds the action's deadline.
+    #[serde(skip)]
+    pub timeout: Option<f64>,
 }
 
 /// `edit` (`FileEditAction` with `impl_source: oh_aci`; sent only by the latest client).
@@ -191,6 +197,9 @@ pub struct EditAction {
     /// `llm_based_edit` (client-side, never executed here) or `oh_aci`.
     #[serde(default = "oh_aci")]
     pub impl_source: String,
+    /// Hard timeout in seconds (from the envelope): bounds the action's deadline.
+    #[serde(skip)]
+    pub timeout: Option<f64>,
     /// Sent by the latest client.
     #[serde(skip)]
     pub latest: bool,
@@ -290,12 +299,18 @@ impl Action {
                 let has_view_range = args.contains_key("view_range");
                 let mut a: ReadAction = parse(kind, args)?;
                 a.latest = has_view_range || env.latest;
+                a.timeout = env.timeout;
                 Action::Read(a)
             }
-            "write" => Action::Write(parse(kind, args)?),
+            "write" => {
+                let mut a: WriteAction = parse(kind, args)?;
+                a.timeout = env.timeout;
+                Action::Write(a)
+            }
             "edit" => {
                 let mut a: EditAction = parse(kind, args)?;
                 a.latest = true;
+                a.timeout = env.timeout;
                 Action::Edit(a)
             }
             "browse" => {
@@ -312,6 +327,20 @@ impl Action {
             other => return Err(ActionError::UnknownType(other.into())),
         };
         Ok(action)
+    }
+
+    /// The `timeout` the client sent with the action, if any.
+    pub fn timeout(&self) -> Option<f64> {
+        match self {
+            Action::Run(a) => a.timeout,
+            Action::RunIpython(a) => a.timeout,
+            Action::Read(a) => a.timeout,
+            Action::Write(a) => a.timeout,
+            Action::Edit(a) => a.timeout,
+            Action::Browse(a) => a.timeout,
+            Action::BrowseInteractive(a) => a.timeout,
+            Action::Unsupported(_) => None,
+        }
     }
 
     /// The wire name of the action type.
