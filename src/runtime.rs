@@ -52,7 +52,14 @@ impl Runtime {
         // Shell and kernel start concurrently; the browser only records its settings (it
         // starts at the first browse action).
         let shell_start = tokio::spawn(crate::actions::run::start_shell(config.clone()));
-        let kernel_start = tokio::spawn(crate::actions::run_ipython::start_kernel(config.clone()));
+        // The kernel's private callback listener: bound first, its URL and token go to the
+        // kernel; served once the runtime exists.
+        let callback = crate::server::internal::Callback::bind().await?;
+        let kernel_start = tokio::spawn(crate::actions::run_ipython::start_kernel(
+            config.clone(),
+            callback.url.clone(),
+            callback.token.clone(),
+        ));
         let browser = crate::actions::browse::new_browser(&config)?;
         let rt = Arc::new(Runtime {
             file_owner_uid,
@@ -66,6 +73,7 @@ impl Runtime {
             browser,
             shell: shell_start.await??,
         });
+        callback.serve(rt.clone());
         // The reference fails start-up when this does not exit 0 (spec/plugins.md §4).
         rt.shell
             .run_init(INIT_COMMAND, std::time::Duration::from_secs(300))
