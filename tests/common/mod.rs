@@ -2,6 +2,7 @@
 //! reap on drop) and waits for `/alive`.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,15 @@ impl Drop for Server {
     fn drop(&mut self) {
         // SAFETY: signalling our own child process by its pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        // A server wedged by the bug under test may never exit on SIGTERM.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
@@ -36,28 +46,37 @@ pub fn start(key: &str) -> Server {
 
 /// As [`start`], with extra command-line arguments (e.g. `--plugins jupyter`).
 pub fn start_with(key: &str, args: &[&str]) -> Server {
+    launch(key, args, |_, _| {})
+}
+
+/// As [`start_with`]; `configure` may change the command (credentials, limits, environment)
+/// and the working directory before the server starts.
+pub fn launch(key: &str, args: &[&str], configure: impl FnOnce(&mut Command, &Path)) -> Server {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
-        .arg(port.to_string())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandboxd"));
+    cmd.arg(port.to_string())
         .arg("--working-dir")
         .arg(dir.path())
         .args(args)
         .env("SESSION_API_KEY", key)
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+        // Root's ~/.bashrc runs `pyenv rehash`, which waits a minute on a lock that a killed
+        // shell elsewhere on the machine may have left behind.
+        .env("PYENV_REHASH_TIMEOUT", "1")
+        .stdin(Stdio::null());
+    configure(&mut cmd, dir.path());
+    let child = cmd.spawn().unwrap();
     let http = Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
     // Owned by the guard from here on, so the child is reaped even if start-up fails.
-    let server = Server {
+    let mut server = Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
         dir,
@@ -65,6 +84,9 @@ pub fn start_with(key: &str, args: &[&str]) -> Server {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("server exited during start-up: {status}");
+        }
         if let Ok(r) = server.http.get(format!("{}/alive", server.base)).send() {
             assert_eq!(r.json::<Value>().unwrap(), json!({"status": "ok"}));
             return server;
