@@ -23,7 +23,11 @@ const SCAN: &str = "r=0; h=0; for f in /proc/[0-9]*/environ; do if [ -r \"$f\" ]
 
 fn scan(s: &Server) -> (u32, u32) {
     let out = s.sh(&format!("K={KEY}; {SCAN}"));
-    let mut it = out.split_whitespace().map(|n| n.parse().unwrap());
+    // The last line: bash may print job notices before it.
+    let last = out.trim().lines().last().unwrap_or_default();
+    let mut it = last
+        .split_whitespace()
+        .map(|n| n.parse().unwrap_or_else(|_| panic!("{out}")));
     (it.next().unwrap(), it.next().unwrap())
 }
 
@@ -56,7 +60,7 @@ fn no_child_of_a_root_server_holds_the_key() {
         "{own}"
     );
     // Nothing the agent can read holds it: its bash and whatever that started.
-    s.sh("sleep 300 &");
+    s.sh("sleep 300 > /dev/null 2>&1 &");
     let (readable, holding) = scan(&s);
     assert!(
         readable >= 2,
