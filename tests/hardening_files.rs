@@ -124,7 +124,8 @@ fn special_and_endless_files_answer_errors_within_their_deadline() {
     let obs = s.act(json!({"action": "read", "args": {"path": "/proc/self/status"}}));
     assert!(content(&obs).contains("VmHWM:"), "{obs}");
     let peak = s.peak_rss();
-    assert!(peak < 512 << 20, "server peak RSS {} MB", peak >> 20);
+    eprintln!("server peak RSS: {} MB", peak >> 20);
+    assert!(peak < 256 << 20, "server peak RSS {} MB", peak >> 20);
 }
 
 /// A background job that appends 1 MiB lines to `path`, up to 300 MiB.
@@ -168,7 +169,8 @@ fn a_growing_file_is_read_in_bounded_memory() {
     assert_eq!(content(&obs).len(), 2 << 20);
     next_action_works(&s);
     let peak = s.peak_rss();
-    assert!(peak < 512 << 20, "server peak RSS {} MB", peak >> 20);
+    eprintln!("server peak RSS: {} MB", peak >> 20);
+    assert!(peak < 256 << 20, "server peak RSS {} MB", peak >> 20);
 }
 
 /// The bytes the server process has read so far (`rchar`).

@@ -222,7 +222,7 @@ impl Selection {
         if i >= self.first && self.stop.is_none_or(|s| i < s) {
             self.out.push(t, ends);
             // Final unless the file may still turn out short (then the window decides).
-            if self.out.over && (self.stop.is_none() || i > self.first) {
+            if self.out.over && (self.stop.is_none() || !self.short_possible || i > self.first) {
                 return Err(ScanError::Stopped);
             }
         }

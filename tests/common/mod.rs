@@ -51,7 +51,23 @@ pub fn start_with(key: &str, args: &[&str]) -> Server {
 
 /// As [`start_with`]; `configure` may change the command (credentials, limits, environment)
 /// and the working directory before the server starts.
-pub fn launch(key: &str, args: &[&str], configure: impl FnOnce(&mut Command, &Path)) -> Server {
+pub fn launch(key: &str, args: &[&str], configure: impl Fn(&mut Command, &Path)) -> Server {
+    // The free port is only free when picked: another process on the machine may take it
+    // before the server binds it, and the server then exits. Tried again with a new port.
+    for _ in 0..3 {
+        if let Some(server) = try_launch(key, args, &configure) {
+            return server;
+        }
+        eprintln!("the server exited during start-up; trying another port");
+    }
+    panic!("server exited during start-up three times");
+}
+
+fn try_launch(
+    key: &str,
+    args: &[&str],
+    configure: &impl Fn(&mut Command, &Path),
+) -> Option<Server> {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -84,12 +100,12 @@ pub fn launch(key: &str, args: &[&str], configure: impl FnOnce(&mut Command, &Pa
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("server exited during start-up: {status}");
+        if let Ok(Some(_)) = server.child.try_wait() {
+            return None;
         }
         if let Ok(r) = server.http.get(format!("{}/alive", server.base)).send() {
             assert_eq!(r.json::<Value>().unwrap(), json!({"status": "ok"}));
-            return server;
+            return Some(server);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
