@@ -27,6 +27,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // The key is read; from here on no child inherits it and same-user processes cannot
+    // read it from /proc (single-threaded still, as it requires).
+    sandboxd::server::auth::hide_key_from_agent();
     // Before the runtime starts threads: the guardian is forked from a single-threaded process.
     if let Err(e) = sandboxd_child::guard::start() {
         tracing::warn!(error = %e, "no guardian: children's descendants may outlive a killed server");

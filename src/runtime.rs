@@ -65,7 +65,14 @@ impl Runtime {
         // starts at the first browse action), except in evaluation mode, whose environment
         // starts now as the reference's does.
         let shell = crate::actions::run::start_shell(&config)?;
-        let kernel_start = tokio::spawn(crate::actions::run_ipython::start_kernel(config.clone()));
+        // The kernel's private callback listener: bound first, its URL and token go to the
+        // kernel; served once the runtime exists.
+        let callback = crate::server::internal::Callback::bind().await?;
+        let kernel_start = tokio::spawn(crate::actions::run_ipython::start_kernel(
+            config.clone(),
+            callback.url.clone(),
+            callback.token.clone(),
+        ));
         let browser = crate::actions::browse::new_browser(&config).await?;
         // In the background: `/alive` never waits for VS Code.
         let vscode = crate::vscode::VsCode::start(&config);
@@ -82,6 +89,7 @@ impl Runtime {
             shell,
             vscode,
         });
+        callback.serve(rt.clone());
         let shell = rt.shell.clone();
         let mut init = tokio::spawn(async move {
             shell

@@ -31,7 +31,8 @@
 //!
 //! # `POST /internal/file_editor` (the kernel's `file_editor` callback)
 //!
-//! API-key protected like every route (header `X-Session-API-Key`), no action lock.
+//! Served only on the private loopback listener of [`crate::server::internal`], behind its
+//! per-boot token (header `X-Sandboxd-Callback-Token`); no action lock.
 //! Request body (JSON object):
 //! ```json
 //! {"args": {"command": "view", "path": "/workspace/a.py", "view_range": [1, 5]},

@@ -2,8 +2,9 @@
 //! and how its observation is built, behind [`dispatch`].
 //!
 //! The dispatcher holds the global action lock for the whole action (the reference runs one
-//! action at a time) and turns a panic inside an action into an `error` observation, so an
-//! agent-level failure never becomes a 5xx that would end the client's session.
+//! action at a time), bounds every action by its [`deadline`] (so nothing holds the lock for
+//! good), and turns a panic inside an action into an `error` observation, so an agent-level
+//! failure never becomes a 5xx that would end the client's session.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use crate::protocol::{Action, Observation};
 use crate::runtime::Runtime;
 
 pub mod browse;
+pub mod deadline;
 pub mod edit;
 pub mod read;
 pub mod run;
@@ -21,11 +23,24 @@ pub mod write;
 ///
 /// The action runs in its own task: if the client disconnects, the action still completes
 /// (and releases the lock) instead of being cancelled half-way through a shell command.
+///
+/// The deadline counts from when the action holds the lock; when it passes, the action's
+/// future is dropped (blocking file work sees its [`crate::files::Cancel`]) and the lock is
+/// released with an `error` observation.
 pub async fn dispatch(rt: Arc<Runtime>, action: Action) -> Observation {
     let kind = action.kind().to_string();
+    let action = deadline::with_default_timeout(action);
+    let limit = deadline::Deadline::of(&action, &rt.config);
+    let task_kind = kind.clone();
     let task = tokio::spawn(async move {
         let _guard = rt.action_lock.lock().await;
-        execute(&rt, action).await
+        match tokio::time::timeout(limit.total(), execute(&rt, action)).await {
+            Ok(obs) => obs,
+            Err(_) => {
+                tracing::warn!(action = %task_kind, deadline_s = limit.total().as_secs_f64(), "action abandoned at its deadline");
+                limit.expired(&task_kind)
+            }
+        }
     });
     match task.await {
         Ok(obs) => obs,

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::files;
+use crate::files::{self, Cancel};
 use crate::protocol::{Observation, ReadAction};
 use crate::runtime::Runtime;
 
@@ -44,8 +44,11 @@ pub async fn execute(rt: &Arc<Runtime>, action: ReadAction) -> Observation {
     }
     let path = files::resolve(&cwd, &action.path);
     let (start, end) = (action.start, action.end);
+    let cancel = Cancel::default();
+    // Abandoned at the deadline (this future dropped), the blocking read stops too.
+    let _stop = cancel.on_drop();
     let result = tokio::task::spawn_blocking(move || {
-        files::read::read(&path, &cwd, start, end).map(|c| (c, path))
+        files::read::read(&path, &cwd, start, end, &cancel).map(|c| (c, path))
     })
     .await;
     match result {

@@ -17,35 +17,43 @@ use crate::runtime::Runtime;
 /// Bytes of output one cell keeps (head and tail; the middle is replaced by a note).
 pub const MAX_CELL_OUTPUT_BYTES: usize = 4 << 20;
 
-/// Environment variables telling the kernel's `file_editor` where the server's editor is.
+/// Environment variables telling the kernel's `file_editor` where the server's editor is:
+/// the private callback listener ([`crate::server::internal`]), not the main port.
 pub const SERVER_URL_ENV: &str = "SANDBOXD_SERVER_URL";
-/// The session API key for that callback (the server's own `SESSION_API_KEY` is not
-/// inherited by the kernel, as in the reference).
-pub const API_KEY_ENV: &str = "SANDBOXD_SESSION_API_KEY";
+/// The per-boot token of that callback. It grants the callback route only; the session API
+/// key is never given to the kernel.
+pub const CALLBACK_TOKEN_ENV: &str = "SANDBOXD_CALLBACK_TOKEN";
 
 /// Starts the kernel when the `jupyter` plugin is loaded: picks the interpreter (a missing
 /// ipykernel is a start-up error that names the fix), then launches the kernel in the
 /// background so `/alive` does not wait for Python's imports.
-pub async fn start_kernel(config: Arc<Config>) -> anyhow::Result<Option<Arc<Kernel>>> {
+/// `callback_url` and `callback_token` are the editor callback's ([`crate::server::internal`]).
+pub async fn start_kernel(
+    config: Arc<Config>,
+    callback_url: String,
+    callback_token: String,
+) -> anyhow::Result<Option<Arc<Kernel>>> {
     if !config.has_plugin("jupyter") {
         return Ok(None);
     }
     let python =
         Kernel::resolve_python(config.cli.python.as_deref(), Some(&config.username)).await?;
-    let mut env = vec![(
-        SERVER_URL_ENV.to_string(),
-        format!("http://127.0.0.1:{}", config.port),
-    )];
-    if let Some(key) = &config.session_api_key {
-        env.push((API_KEY_ENV.to_string(), key.clone()));
-    }
+    let env = vec![
+        (SERVER_URL_ENV.to_string(), callback_url),
+        (CALLBACK_TOKEN_ENV.to_string(), callback_token),
+    ];
     let kernel = Kernel::new(KernelConfig {
         python,
         username: Some(config.username.clone()),
         cwd: config.working_dir.clone(),
         agent_skills: config.has_plugin("agent_skills"),
         env,
-        env_remove: vec!["SESSION_API_KEY".into()],
+        // Already gone from the server's own environment (auth::hide_key_from_agent); kept
+        // here so that the kernel never gets them whatever the start-up order.
+        env_remove: crate::server::auth::KEY_ENV
+            .iter()
+            .map(|k| k.to_string())
+            .collect(),
         max_output_bytes: MAX_CELL_OUTPUT_BYTES,
     })?;
     kernel.start_in_background();

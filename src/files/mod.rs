@@ -6,12 +6,49 @@
 //! names a directory and the server must stay inside it (uploads, downloads).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+pub mod lines;
 pub mod list;
 pub mod read;
+pub mod store;
 pub mod unzip;
 pub mod write;
 pub mod zip_out;
+
+/// Tells blocking file work that its action's deadline passed: long scans check it between
+/// chunks and stop, so an abandoned action does not keep a thread reading a huge file.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Asks the work to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// A guard that cancels when dropped: held by the async side of an action, it cancels
+    /// the blocking side when the dispatcher abandons the action at its deadline.
+    pub fn on_drop(&self) -> CancelOnDrop {
+        CancelOnDrop(self.clone())
+    }
+}
+
+/// See [`Cancel::on_drop`].
+#[derive(Debug)]
+pub struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
 
 /// Resolves an action's path like the reference's `Path(cwd) / path`: absolute paths as
 /// given, relative ones joined onto the shell's cwd; `.` and repeated slashes collapse, a

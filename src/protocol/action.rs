@@ -155,6 +155,9 @@ pub struct ReadAction {
     /// Latest client: line range of an editor `view`.
     #[serde(default)]
     pub view_range: Option<Vec<i64>>,
+    /// Hard timeout in seconds (from the envelope): bounds the action's deadline.
+    #[serde(skip)]
+    pub timeout: Option<f64>,
     /// The client generation (latest also when `view_range` is present).
     #[serde(skip)]
     pub generation: Generation,
@@ -173,6 +176,9 @@ pub struct WriteAction {
     /// End of the replaced range, -1 for the end of the file.
     #[serde(default = "minus_one", deserialize_with = "int_or_minus_one")]
     pub end: i64,
+    /// Hard timeout in seconds (from the envelope): bounds the action's deadline.
+    #[serde(skip)]
+    pub timeout: Option<f64>,
 }
 
 /// `edit` (`FileEditAction` with `impl_source: oh_aci`; sent only by the latest client).
@@ -201,6 +207,9 @@ pub struct EditAction {
     /// `llm_based_edit` (client-side, never executed here) or `oh_aci`.
     #[serde(default = "oh_aci")]
     pub impl_source: String,
+    /// Hard timeout in seconds (from the envelope): bounds the action's deadline.
+    #[serde(skip)]
+    pub timeout: Option<f64>,
     /// Always the latest client (the 0.20 client never posts `edit`).
     #[serde(skip)]
     pub generation: Generation,
@@ -312,12 +321,18 @@ impl Action {
                 } else {
                     env.generation
                 };
+                a.timeout = env.timeout;
                 Action::Read(a)
             }
-            "write" => Action::Write(parse(kind, args)?),
+            "write" => {
+                let mut a: WriteAction = parse(kind, args)?;
+                a.timeout = env.timeout;
+                Action::Write(a)
+            }
             "edit" => {
                 let mut a: EditAction = parse(kind, args)?;
                 a.generation = Generation::Latest;
+                a.timeout = env.timeout;
                 Action::Edit(a)
             }
             "browse" => {
@@ -334,6 +349,20 @@ impl Action {
             other => return Err(ActionError::UnknownType(other.into())),
         };
         Ok(action)
+    }
+
+    /// The `timeout` the client sent with the action, if any.
+    pub fn timeout(&self) -> Option<f64> {
+        match self {
+            Action::Run(a) => a.timeout,
+            Action::RunIpython(a) => a.timeout,
+            Action::Read(a) => a.timeout,
+            Action::Write(a) => a.timeout,
+            Action::Edit(a) => a.timeout,
+            Action::Browse(a) => a.timeout,
+            Action::BrowseInteractive(a) => a.timeout,
+            Action::Unsupported(_) => None,
+        }
     }
 
     /// The wire name of the action type.

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// The body is larger than allowed.
     #[error("{0}")]
     TooLarge(String),
+    /// The disk (or quota) is full: 507, as E2B's envd answers (the client may retry later).
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// Something failed on our side.
     #[error("{0}")]
     Internal(String),
@@ -47,6 +50,9 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => (StatusCode::FORBIDDEN, json!({"detail": "Invalid API Key"})),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({"detail": m})),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, json!({"detail": m})),
+            ApiError::InsufficientStorage(m) => {
+                (StatusCode::INSUFFICIENT_STORAGE, json!({"detail": m}))
+            }
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, json!({"detail": m}))

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod error;
 pub mod execute;
 pub mod info;
+pub mod internal;
 pub mod keepalive;
 pub mod transfer;
 pub mod viewer;
@@ -36,10 +37,6 @@ pub fn router(rt: Arc<Runtime>) -> Router {
         .route("/download_files", get(transfer::download_files))
         .route("/vscode/connection_token", get(execute::vscode_token))
         .route("/update_mcp_server", post(execute::update_mcp_server))
-        .route(
-            "/internal/file_editor",
-            post(crate::actions::edit::internal_file_editor),
-        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::error::ApiError;
 use crate::files;
+use crate::files::unzip::NAME_MAX;
 use crate::runtime::Runtime;
 
 /// Query of `/upload_file`.
@@ -37,14 +38,47 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// A file name the client may choose: one plain path component (quirk Q5 fixed).
+/// A file name the client may choose: one plain path component (quirk Q5 fixed) that a
+/// Linux file system can hold.
 fn check_filename(name: &str) -> Result<(), ApiError> {
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
         return Err(ApiError::BadRequest(format!(
             "Invalid filename {name:?}: it must be a single file name without path separators"
         )));
     }
+    if name.len() > NAME_MAX {
+        return Err(ApiError::BadRequest(format!(
+            "File name too long: {} bytes (a file name may have at most {NAME_MAX} bytes)",
+            name.len()
+        )));
+    }
     Ok(())
+}
+
+/// An OS error while storing `what`: a full disk or quota is 507 (the partial file is gone by
+/// then), a name the file system refuses is the client's 400, anything else ours.
+fn storage_error(what: &str, e: &std::io::Error) -> ApiError {
+    if files::unzip::is_no_space(e) {
+        ApiError::InsufficientStorage(format!("Not enough disk space to store {what}: {e}"))
+    } else if e.raw_os_error() == Some(libc::ENAMETOOLONG) {
+        ApiError::BadRequest(format!("Cannot store {what}: {e}"))
+    } else {
+        ApiError::Internal(format!("Failed to store {what}: {e}"))
+    }
+}
+
+impl From<files::unzip::UnzipError> for ApiError {
+    fn from(e: files::unzip::UnzipError) -> Self {
+        use files::unzip::UnzipError as U;
+        match e {
+            U::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
+            U::NotAZip(_) | U::BadEntry { .. } | U::NameTooLong { .. } => {
+                ApiError::BadRequest(e.to_string())
+            }
+            U::NoSpace { .. } => ApiError::InsufficientStorage(e.to_string()),
+            U::Io { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
 }
 
 /// `POST /upload_file?destination=&recursive=`.
@@ -93,21 +127,38 @@ pub async fn upload_file(
         ));
     }
     let dest = PathBuf::from(&destination);
+    // Uploads belong to the agent user, as `write`'s files do (created directories too).
+    let owner = rt.config.is_root.then_some(rt.file_owner_uid);
     let d = dest.clone();
-    tokio::task::spawn_blocking(move || std::fs::create_dir_all(&d))
+    tokio::task::spawn_blocking(move || files::store::create_dirs(&d, owner))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::BadRequest(format!("Cannot create {}: {e}", dest.display())))?;
+        .map_err(|e| match storage_error(&destination, &e) {
+            ApiError::Internal(_) => {
+                ApiError::BadRequest(format!("Cannot create {}: {e}", dest.display()))
+            }
+            other => other,
+        })?;
 
-    // Stream to a temp file next to the target: a dropped connection or an over-limit body
-    // leaves nothing where a complete file is expected (the temp file is deleted on drop).
+    // Stream to a temp file next to the target: a dropped connection, an over-limit body or
+    // a full disk leaves nothing where a complete file is expected (the temp file is deleted
+    // on drop, on every error path below).
     let tmp = tempfile::Builder::new()
         .prefix(".sandboxd-upload-")
         .tempfile_in(&dest)
-        .map_err(|e| ApiError::BadRequest(format!("Cannot write to {destination}: {e}")))?;
+        .map_err(|e| match storage_error(&destination, &e) {
+            ApiError::Internal(_) => {
+                ApiError::BadRequest(format!("Cannot write to {destination}: {e}"))
+            }
+            other => other,
+        })?;
     let (std_file, tmp_path) = tmp.into_parts();
     let mut out = tokio::fs::File::from_std(std_file);
+    let shown = format!("{}/{}", destination.trim_end_matches('/'), filename);
     let mut written: u64 = 0;
+    // After a failed write (a full disk) the rest of the body is still read, and dropped, so
+    // that the client, which is still sending, gets the answer rather than a reset.
+    let mut failed: Option<std::io::Error> = None;
     loop {
         match field.chunk().await {
             Ok(Some(chunk)) => {
@@ -117,28 +168,25 @@ pub async fn upload_file(
                         "Upload exceeds the limit of {limit} bytes"
                     )));
                 }
-                out.write_all(&chunk)
-                    .await
-                    .map_err(|e| ApiError::Internal(format!("Failed to store upload: {e}")))?;
+                if failed.is_none() {
+                    failed = out.write_all(&chunk).await.err();
+                }
             }
             Ok(None) => break,
             Err(e) => return Err(ApiError::BadRequest(format!("Malformed upload: {e}"))),
         }
     }
-    out.flush()
-        .await
-        .map_err(|e| ApiError::Internal(format!("Failed to store upload: {e}")))?;
-    drop(out);
+    if let Some(e) = failed {
+        return Err(storage_error(&shown, &e));
+    }
+    out.flush().await.map_err(|e| storage_error(&shown, &e))?;
+    let std_file = out.into_std().await;
 
     let target = dest.join(&filename);
-    let shown = format!("{}/{}", destination.trim_end_matches('/'), filename);
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
         if is_zip {
-            let report = files::unzip::extract(&tmp_path, &dest, &shown, limit).map_err(|e| match e {
-                files::unzip::UnzipError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
-                files::unzip::UnzipError::NotAZip(_) => ApiError::BadRequest(e.to_string()),
-                files::unzip::UnzipError::Io { .. } => ApiError::Internal(e.to_string()),
-            })?;
+            drop(std_file);
+            let report = files::unzip::extract(&tmp_path, &dest, &shown, limit, owner)?;
             if !report.skipped.is_empty() {
                 tracing::warn!(archive = %shown, skipped = ?report.skipped, "skipped unsafe zip entries");
             }
@@ -147,10 +195,12 @@ pub async fn upload_file(
             if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
                 return Err(ApiError::BadRequest(format!("{shown} is a directory")));
             }
+            files::store::adopt_attributes(&std_file, &target, owner)
+                .map_err(|e| storage_error(&shown, &e))?;
+            drop(std_file);
             tmp_path
                 .persist(&target)
-                .map(|_| ())
-                .map_err(|e| ApiError::Internal(format!("Failed to store {shown}: {}", e.error)))
+                .map_err(|e| storage_error(&shown, &e.error))
         }
     })
     .await

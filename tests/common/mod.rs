@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,15 @@ impl Drop for Server {
     fn drop(&mut self) {
         // SAFETY: signalling our own child process by its pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        // A server wedged by the bug under test may never exit on SIGTERM.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
@@ -46,6 +56,30 @@ pub fn start_with(key: &str, args: &[&str]) -> Server {
 
 /// As [`start_with`], with extra environment variables.
 pub fn start_with_env(key: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+    launch(key, args, |cmd, _| {
+        cmd.envs(env.iter().copied());
+    })
+}
+
+/// As [`start_with`]; `configure` may change the command (credentials, limits, environment)
+/// and the working directory before the server starts.
+pub fn launch(key: &str, args: &[&str], configure: impl Fn(&mut Command, &Path)) -> Server {
+    // The free port is only free when picked: another process on the machine may take it
+    // before the server binds it, and the server then exits. Tried again with a new port.
+    for _ in 0..3 {
+        if let Some(server) = try_launch(key, args, &configure) {
+            return server;
+        }
+        eprintln!("the server exited during start-up; trying another port");
+    }
+    panic!("server exited during start-up three times");
+}
+
+fn try_launch(
+    key: &str,
+    args: &[&str],
+    configure: &impl Fn(&mut Command, &Path),
+) -> Option<Server> {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -61,19 +95,20 @@ pub fn start_with_env(key: &str, args: &[&str], env: &[(&str, &str)]) -> Server 
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
-        .arg(port.to_string())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandboxd"));
+    cmd.arg(port.to_string())
         .arg("--working-dir")
         .arg(dir.path())
         .args(args)
         .env("SESSION_API_KEY", key)
         .env("RUST_LOG", "warn")
+        // Root's ~/.bashrc runs `pyenv rehash`, which waits a minute on a lock that a killed
+        // shell elsewhere on the machine may have left behind.
         .env("PYENV_REHASH_TIMEOUT", "1")
         .env("GIT_CONFIG_GLOBAL", git.path().join("gitconfig"))
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stdin(Stdio::null());
+    configure(&mut cmd, dir.path());
+    let child = cmd.spawn().unwrap();
     let http = Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -88,12 +123,12 @@ pub fn start_with_env(key: &str, args: &[&str], env: &[(&str, &str)]) -> Server 
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("server exited during start-up: {status}");
+        if let Ok(Some(_)) = server.child.try_wait() {
+            return None;
         }
         if let Ok(r) = server.http.get(format!("{}/alive", server.base)).send() {
             assert_eq!(r.json::<Value>().unwrap(), json!({"status": "ok"}));
-            return server;
+            return Some(server);
         }
         std::thread::sleep(Duration::from_millis(20));
     }

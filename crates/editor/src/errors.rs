@@ -152,9 +152,15 @@ pub enum ToolError {
     /// Content sniffed as binary (latest editor's text).
     #[error("File validation failed for {0}: File appears to be binary and this file type cannot be read or edited by this tool.")]
     Binary(String),
-    /// A FIFO, device or socket: reading it could block forever or never end.
-    #[error("File validation failed for {0}: The path is not a regular file and cannot be read or edited by this tool.")]
-    NotRegularFile(String),
+    /// A FIFO, device or socket: reading it could block forever or never end. `kind` is
+    /// [`crate::fileio::special_kind`]'s name, shared with the `read` and `write` actions.
+    #[error("File validation failed for {path}: The path is a {kind}, not a regular file, and cannot be read or edited by this tool.")]
+    NotRegularFile {
+        /// The file.
+        path: String,
+        /// e.g. `FIFO (named pipe)`.
+        kind: &'static str,
+    },
 }
 
 /// Why an editor call failed.

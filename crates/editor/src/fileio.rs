@@ -5,12 +5,13 @@
 //! remembered so it can be restored), and atomic writes (temp file in the same directory +
 //! rename, keeping mode and owner; in-place only where a rename would change the file's
 //! identity: hard links, or a directory we cannot write).
-//! Must never: leave a half-written file behind, replace a symlink by a regular file, or
-//! read an unbounded amount of data.
+//! Must never: leave a half-written file behind, replace a symlink by a regular file, read
+//! an unbounded amount of data, or open anything but a regular file (a FIFO would block the
+//! call for good, a device never ends or has side effects when opened).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -115,6 +116,61 @@ pub fn normalize_newlines(text: String) -> FileText {
     }
 }
 
+/// The name of a file type that is neither a regular file nor a directory, in the words
+/// every file action uses (the editor, `read`, `write`); `None` for files and directories.
+pub fn special_kind(ft: &fs::FileType) -> Option<&'static str> {
+    Some(if ft.is_fifo() {
+        "FIFO (named pipe)"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_file() || ft.is_dir() {
+        return None;
+    } else {
+        "special file"
+    })
+}
+
+/// Why [`open_regular`] did not open a file.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The OS refused (missing, permission, ...).
+    Io(io::Error),
+    /// A directory (`"directory"`) or a [`special_kind`].
+    NotRegular(&'static str),
+}
+
+/// Opens an existing regular file for reading without ever blocking or opening anything
+/// else: the type is checked with `stat` first (opening some devices has side effects, a
+/// watchdog starts counting), then the file is opened with `O_NONBLOCK` (a FIFO swapped in
+/// meanwhile opens at once instead of waiting for a writer; a file lease answers
+/// `EWOULDBLOCK` instead of stalling) and checked again on the opened descriptor.
+/// `O_NONBLOCK` has no effect on reads of regular files.
+pub fn open_regular(path: &Path) -> Result<(File, fs::Metadata), OpenError> {
+    let check = |meta: &fs::Metadata| -> Result<(), OpenError> {
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            return Err(OpenError::NotRegular("directory"));
+        }
+        match special_kind(&ft) {
+            Some(kind) => Err(OpenError::NotRegular(kind)),
+            None => Ok(()),
+        }
+    };
+    check(&fs::metadata(path).map_err(OpenError::Io)?)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(OpenError::Io)?;
+    let meta = file.metadata().map_err(OpenError::Io)?;
+    check(&meta)?;
+    Ok((file, meta))
+}
+
 /// Reads `path` (which exists) after the latest editor's validation: regular file, at most
 /// `max_size` bytes, not binary, strict UTF-8.
 pub fn read_text(path: &Path, shown: &str, max_size: u64) -> Result<FileText, ToolError> {
@@ -122,10 +178,13 @@ pub fn read_text(path: &Path, shown: &str, max_size: u64) -> Result<FileText, To
         reason: py_os_error(e, shown),
         path: shown.to_string(),
     };
-    let meta = fs::metadata(path).map_err(|e| read_err(&e))?;
-    if !meta.is_file() {
-        return Err(ToolError::NotRegularFile(shown.to_string()));
-    }
+    let (file, meta) = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => read_err(&e),
+        OpenError::NotRegular(kind) => ToolError::NotRegularFile {
+            path: shown.to_string(),
+            kind,
+        },
+    })?;
     let too_large = |size: u64| ToolError::TooLarge {
         path: shown.to_string(),
         size_mb: size as f64 / 1024.0 / 1024.0,
@@ -134,7 +193,6 @@ pub fn read_text(path: &Path, shown: &str, max_size: u64) -> Result<FileText, To
     if meta.len() > max_size {
         return Err(too_large(meta.len()));
     }
-    let file = File::open(path).map_err(|e| read_err(&e))?;
     let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
     // Bounded even if the file grows while it is read.
     file.take(max_size + 1)
@@ -315,8 +373,17 @@ fn swap_into_place(tmp: &Path, target: &Path) -> io::Result<()> {
     fs::rename(tmp, target)
 }
 
+/// Rewrites `target` in place. `O_NONBLOCK` and the type check keep a FIFO or device that
+/// replaced the file since it was read from blocking the call or receiving the data.
 fn write_in_place(target: &Path, data: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new().write(true).truncate(true).open(target)?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(target)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("the file is no longer a regular file"));
+    }
+    f.set_len(0)?;
     f.write_all(data)
 }
 
@@ -421,8 +488,44 @@ mod tests {
         );
         assert_eq!(
             read_text(Path::new("/dev/null"), "/dev/null", 1 << 20).unwrap_err(),
-            ToolError::NotRegularFile("/dev/null".into())
+            ToolError::NotRegularFile {
+                path: "/dev/null".into(),
+                kind: "character device"
+            }
         );
+    }
+
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let sock_path = dir.path().join("sock");
+        let _sock = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+        for (p, kind) in [
+            (fifo.as_path(), "FIFO (named pipe)"),
+            (sock_path.as_path(), "socket"),
+            (Path::new("/dev/zero"), "character device"),
+            (Path::new("/dev/urandom"), "character device"),
+        ] {
+            let shown = p.to_str().unwrap();
+            assert_eq!(
+                read_text(p, shown, 1 << 20).unwrap_err(),
+                ToolError::NotRegularFile {
+                    path: shown.into(),
+                    kind
+                },
+            );
+            assert!(matches!(open_regular(p), Err(OpenError::NotRegular(k)) if k == kind));
+        }
+        assert!(matches!(
+            open_regular(dir.path()),
+            Err(OpenError::NotRegular("directory"))
+        ));
+        // A FIFO in the place of a file being rewritten in place is not written to.
+        assert!(write_in_place(&fifo, b"x").is_err());
     }
 
     #[test]

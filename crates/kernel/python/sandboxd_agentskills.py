@@ -523,9 +523,9 @@ def file_editor(
         cwd = None
     body = json.dumps({"args": args, "cwd": cwd}, default=str).encode("utf-8")
     headers = {"Content-Type": "application/json"}
-    key = os.environ.get("SANDBOXD_SESSION_API_KEY")
-    if key:
-        headers["X-Session-API-Key"] = key
+    token = os.environ.get("SANDBOXD_CALLBACK_TOKEN")
+    if token:
+        headers["X-Sandboxd-Callback-Token"] = token
     request = urllib.request.Request(url + "/internal/file_editor", data=body, headers=headers, method="POST")
     # The server is on loopback: never through a proxy from the environment.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

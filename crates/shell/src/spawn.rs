@@ -114,6 +114,9 @@ pub(crate) fn spawn_bash(
     cmd.env_remove("PROMPT_COMMAND");
     cmd.env_remove("PS1");
     cmd.env_remove("BASH_ENV");
+    // The server's secret (sandboxd also drops it from its own environment at start).
+    cmd.env_remove("SESSION_API_KEY")
+        .env_remove("SESSION_API_KEY_FILE");
     if let Some(who) = who {
         // What `su <user> -` sets (spec/bash.md §2); the rest of the environment is inherited.
         cmd.env("HOME", &who.home);
