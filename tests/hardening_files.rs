@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 // Each test crate uses part of the shared helpers.
-#[allow(dead_code)]
 mod common;
 #[allow(dead_code)]
 #[path = "common/hardening.rs"]

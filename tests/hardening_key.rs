@@ -8,7 +8,6 @@ use std::os::unix::process::CommandExt;
 use serde_json::{json, Value};
 
 // Each test crate uses part of the shared helpers.
-#[allow(dead_code)]
 mod common;
 #[allow(dead_code)]
 #[path = "common/hardening.rs"]
