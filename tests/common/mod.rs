@@ -1,5 +1,7 @@
 //! Launching the real binary for end-to-end tests: a guard that owns the child (SIGTERM and
 //! reap on drop) and waits for `/alive`.
+// Each test crate uses its own subset of these helpers.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -22,6 +24,10 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A test may have reaped it already: then its pid may belong to someone else.
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
         // SAFETY: signalling our own child process by its pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
@@ -36,22 +42,43 @@ pub fn start(key: &str) -> Server {
 
 /// As [`start`], with extra command-line arguments (e.g. `--plugins jupyter`).
 pub fn start_with(key: &str, args: &[&str]) -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
+    let mut cmd = command(free_port(), args);
+    cmd.env("SESSION_API_KEY", key);
+    start_cmd(cmd)
+}
+
+/// A free loopback port (free when asked; the server binds it soon after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
-        .arg(port.to_string())
-        .arg("--working-dir")
-        .arg(dir.path())
+        .port()
+}
+
+/// The binary's command line for `port` with `args`; the working directory is added by
+/// [`start_cmd`]. Callers set the environment (no key, a key file, log settings, ...).
+pub fn command(port: u16, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandboxd"));
+    cmd.arg(port.to_string())
         .args(args)
-        .env("SESSION_API_KEY", key)
+        .env_remove("SESSION_API_KEY")
+        .env_remove("SESSION_API_KEY_FILE")
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Starts `cmd` (from [`command`]) in a fresh working directory and waits for `/alive`.
+pub fn start_cmd(mut cmd: Command) -> Server {
+    let port: u16 = cmd
+        .get_args()
+        .next()
+        .and_then(|a| a.to_str())
+        .and_then(|a| a.parse().ok())
+        .expect("the port is the first argument");
+    let dir = tempfile::tempdir().unwrap();
+    let child = cmd.arg("--working-dir").arg(dir.path()).spawn().unwrap();
     let http = Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

@@ -139,9 +139,19 @@ pub struct BrowserService {
     /// Process group and profile of the running browser, reachable without the session
     /// lock so shutdown never waits behind a stuck step.
     running: std::sync::Mutex<Option<(i32, PathBuf)>>,
+    /// Browsers started so far (for the server's metrics).
+    launched: std::sync::atomic::AtomicU64,
 }
 
 impl BrowserService {
+    /// How many browsers were started after the first one (crashed, hung or killed ones
+    /// replaced).
+    pub fn restarts(&self) -> u64 {
+        self.launched
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .saturating_sub(1)
+    }
+
     /// Validates the configuration; starts nothing.
     pub fn new(config: BrowserConfig) -> Result<BrowserService, ConfigError> {
         if let Some(env) = &config.eval_env {
@@ -151,6 +161,7 @@ impl BrowserService {
             config,
             session: Mutex::new(None),
             running: std::sync::Mutex::new(None),
+            launched: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -295,6 +306,8 @@ impl BrowserService {
             .map_err(|e| e.to_string())?;
         let session = Session::start(&exe).await.map_err(|e| e.to_string())?;
         tracing::info!(pid = session.pid(), "browser started");
+        self.launched
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *self.running.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((session.pid(), session.profile_dir().to_path_buf()));
         *slot = Some(session);

@@ -121,6 +121,8 @@ pub struct Kernel {
     files: KernelFiles,
     state: Arc<Mutex<State>>,
     python: RwLock<String>,
+    /// Kernels started successfully, readable without the state lock (a cell may hold it).
+    launched: std::sync::atomic::AtomicU64,
 }
 
 /// What [`Kernel::run`] saw.
@@ -157,6 +159,7 @@ impl Kernel {
             files,
             state: Arc::new(Mutex::new(State::default())),
             python: RwLock::new(python),
+            launched: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -185,6 +188,13 @@ impl Kernel {
     pub async fn wait_ready(&self) -> Result<(), KernelError> {
         let mut st = self.state.clone().lock_owned().await;
         self.ensure_started(&mut st).await
+    }
+
+    /// How many kernels were started after the first one (deaths, shutdowns, hung cells).
+    pub fn restarts(&self) -> u64 {
+        self.launched
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .saturating_sub(1)
     }
 
     /// The interpreter path shown to the agent.
@@ -253,6 +263,8 @@ impl Kernel {
                 Ok(Ok(conn)) => {
                     *self.python.write().unwrap_or_else(|e| e.into_inner()) = conn.python.clone();
                     st.conn = Some(conn);
+                    self.launched
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return Ok(());
                 }
                 Ok(Err(e)) => {

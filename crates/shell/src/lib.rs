@@ -178,6 +178,13 @@ impl Shell {
         }
     }
 
+    /// How many times a fresh bash replaced one that ended (`exit`, killed, crashed).
+    pub fn restarts(&self) -> u64 {
+        self.shared
+            .restarts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Kills bash and its descendants (at once, even during a command: the waiting request
     /// gets its observation) and waits for the driver to finish.
     pub async fn shutdown(&self) {

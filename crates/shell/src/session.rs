@@ -106,6 +106,8 @@ pub(crate) struct Shared {
     pub sid: std::sync::atomic::AtomicI32,
     /// Shutdown started: never start another bash.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// Shells started after the first one ended (for the server's metrics).
+    pub restarts: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -331,6 +333,9 @@ impl Driver {
             return Err(ShellError::Stopped);
         }
         self.spawn().await?;
+        self.shared
+            .restarts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for cmd in self.init.clone() {
             let _ = self.run_init(&cmd, INIT_TIMEOUT).await;
         }
