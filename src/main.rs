@@ -105,15 +105,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     sandboxd::shutdown::signalled().await;
     // 1. Not ready any more: /health answers 503, new actions and uploads are refused.
     ops.start_draining();
-    // 2. A running action may finish within the drain timeout.
-    if tokio::time::timeout(drain_timeout, ops.drained())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            secs = drain_timeout.as_secs_f64(),
-            "work still running at the end of the drain; stopping the children ends it"
-        );
+    // 2. A running action may finish within the drain timeout (a second signal cuts it short).
+    tokio::select! {
+        drained = tokio::time::timeout(drain_timeout, ops.drained()) => {
+            if drained.is_err() {
+                tracing::warn!(
+                    secs = drain_timeout.as_secs_f64(),
+                    "work still running at the end of the drain; stopping the children ends it"
+                );
+            }
+        }
+        _ = sandboxd::shutdown::signalled() => {
+            tracing::warn!("second signal: not waiting for running work");
+        }
     }
     // 3. No new connections.
     serving.stop_accepting().await;

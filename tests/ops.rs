@@ -485,3 +485,55 @@ fn slow_headers_and_idle_connections_are_closed_while_others_are_served() {
         "idle connection closed after {idle_for:?}"
     );
 }
+
+#[test]
+fn a_kernel_that_died_and_was_replaced_counts_as_a_restart() {
+    let s = start(&["--plugins", "jupyter"]);
+    let cell = |code: &str| {
+        s.http
+            .post(format!("{}/execute_action", s.base))
+            .header("X-Session-API-Key", KEY)
+            .json(&json!({"action": {"action": "run_ipython", "timeout": 120,
+                "args": {"code": code}}}))
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap()
+    };
+    assert!(cell("print(40 + 2)")["content"]
+        .as_str()
+        .unwrap()
+        .contains("42"));
+    let m = s.metrics();
+    assert_eq!(
+        sample(&m, r#"sandboxd_child_restarts_total{child="kernel"}"#),
+        Some(0.0),
+        "{m}"
+    );
+    // The kernel exits mid-cell; the next cell runs in a fresh one.
+    cell("import os; os._exit(1)");
+    let obs = cell("print('after', 2 + 3)");
+    assert!(
+        obs["content"].as_str().unwrap().contains("after 5"),
+        "{obs}"
+    );
+    let m = s.metrics();
+    assert_eq!(
+        sample(&m, r#"sandboxd_child_restarts_total{child="kernel"}"#),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            r#"sandboxd_actions_total{kind="run_ipython",outcome="ok"}"#
+        )
+        .unwrap()
+            + sample(
+                &m,
+                r#"sandboxd_actions_total{kind="run_ipython",outcome="error"}"#
+            )
+            .unwrap_or(0.0),
+        3.0
+    );
+}
