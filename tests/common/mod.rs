@@ -69,8 +69,13 @@ pub fn command(port: u16, args: &[&str]) -> Command {
     cmd
 }
 
+/// Start-ups are serialised: every server runs the init command `git config --global ...`,
+/// and two of them writing the same ~/.gitconfig at once fail on git's lock file.
+static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Starts `cmd` (from [`command`]) in a fresh working directory and waits for `/alive`.
 pub fn start_cmd(mut cmd: Command) -> Server {
+    let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
     let port: u16 = cmd
         .get_args()
         .next()
