@@ -18,9 +18,12 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 << 30;
 /// Serves the HTTP protocol of the OpenHands runtime (commands in a persistent bash
 /// session, IPython cells, file read/write/edit, browsing, upload/download/list).
 ///
-/// Environment: SESSION_API_KEY (when set, every request except /alive and /server_info must
-/// carry it in X-Session-API-Key), NO_CHANGE_TIMEOUT_SECONDS (bash no-output soft timeout,
-/// default 30 s for the 0.20 client and 10 s for the latest one), SANDBOXD_MAX_UPLOAD_BYTES, RUST_LOG / LOG_LEVEL (log filter).
+/// Environment: SESSION_API_KEY (when set, every request except /alive, /health,
+/// /server_info and /metrics must carry it in X-Session-API-Key), SESSION_API_KEY_FILE (the
+/// key read from a file, e.g. a mounted Secret; a missing, unreadable or empty file stops
+/// start-up), NO_CHANGE_TIMEOUT_SECONDS (bash no-output soft timeout, default 30 s for the
+/// 0.20 client and 10 s for the latest one), SANDBOXD_MAX_UPLOAD_BYTES, RUST_LOG / LOG_LEVEL
+/// (log filter).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "sandboxd", version, about, long_about)]
 pub struct Cli {
@@ -91,6 +94,9 @@ pub struct Cli {
     /// given, else `python3` on PATH.
     #[arg(long = "browsergym-python", env = "SANDBOXD_BROWSERGYM_PYTHON")]
     pub browsergym_python: Option<String>,
+
+    #[command(flatten)]
+    pub ops: crate::server::ops::OpsOptions,
 }
 
 /// The resolved configuration every part of the server reads.
@@ -142,6 +148,14 @@ pub enum ConfigError {
     /// The working directory cannot be determined.
     #[error("cannot determine the working directory: {0}")]
     WorkingDir(std::io::Error),
+    /// SESSION_API_KEY_FILE names a file that gives no key.
+    #[error("SESSION_API_KEY_FILE {path}: {reason}")]
+    KeyFile {
+        /// The file named.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Config {
@@ -193,9 +207,7 @@ impl Config {
             user_id: cli.user_id.unwrap_or(uid.as_raw()),
             browsergym_eval_env: cli.browsergym_eval_env.clone(),
             enable_browser: !cli.no_enable_browser,
-            session_api_key: std::env::var("SESSION_API_KEY")
-                .ok()
-                .filter(|k| !k.is_empty()),
+            session_api_key: session_api_key()?,
             no_change_timeout,
             max_upload_bytes: cli.max_upload_bytes,
             is_root: uid.is_root(),
@@ -207,6 +219,38 @@ impl Config {
     pub fn has_plugin(&self, name: &str) -> bool {
         self.plugins.iter().any(|p| p == name)
     }
+}
+
+/// The key from SESSION_API_KEY_FILE (trailing line break removed) or SESSION_API_KEY. A
+/// key file that cannot give a key stops start-up: serving without the key the operator
+/// meant to set would open the sandbox to anyone who reaches the port.
+fn session_api_key() -> Result<Option<String>, ConfigError> {
+    let from_env = std::env::var("SESSION_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    let Some(path) = std::env::var_os("SESSION_API_KEY_FILE").filter(|p| !p.is_empty()) else {
+        return Ok(from_env);
+    };
+    let shown = PathBuf::from(&path).display().to_string();
+    let bad = |reason: String| ConfigError::KeyFile {
+        path: shown.clone(),
+        reason,
+    };
+    let raw = std::fs::read(&path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let key = String::from_utf8(raw).map_err(|_| bad("the key is not UTF-8 text".into()))?;
+    let key = key.trim_end_matches(['\n', '\r']);
+    if key.is_empty() {
+        return Err(bad("the file is empty".into()));
+    }
+    if key.contains(['\n', '\r']) {
+        return Err(bad("the key spans several lines".into()));
+    }
+    if from_env.as_deref().is_some_and(|k| k != key) {
+        return Err(bad(
+            "SESSION_API_KEY is set too, to another key; set only one of them".into(),
+        ));
+    }
+    Ok(Some(key.to_string()))
 }
 
 #[cfg(test)]

@@ -38,6 +38,14 @@ pub enum Browser {
 }
 
 impl Browser {
+    /// Browsers (or evaluation environments) started to replace a lost one.
+    pub fn restarts(&self) -> u64 {
+        match self {
+            Browser::Native(b) => b.restarts(),
+            Browser::Eval(e) => e.restarts(),
+        }
+    }
+
     async fn browse_url(&self, url: &str) -> EvalObservation {
         match self {
             Browser::Native(b) => EvalObservation {

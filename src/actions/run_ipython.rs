@@ -6,7 +6,7 @@
 //! `include_extra` lines. It must never run editor logic itself, and never answer 5xx: a
 //! missing plugin or a kernel that cannot start is an `error` observation.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sandboxd_kernel::{Cell, Kernel, KernelConfig};
 
@@ -24,9 +24,14 @@ pub const SERVER_URL_ENV: &str = "SANDBOXD_SERVER_URL";
 /// key is never given to the kernel.
 pub const CALLBACK_TOKEN_ENV: &str = "SANDBOXD_CALLBACK_TOKEN";
 
-/// Starts the kernel when the `jupyter` plugin is loaded: picks the interpreter (a missing
-/// ipykernel is a start-up error that names the fix), then launches the kernel in the
-/// background so `/alive` does not wait for Python's imports.
+/// Why the `jupyter` plugin was asked for but has no kernel (no Python with ipykernel):
+/// set once at start-up, told to the agent by every `run_ipython`.
+static UNAVAILABLE: OnceLock<String> = OnceLock::new();
+
+/// Starts the kernel when the `jupyter` plugin is loaded: picks the interpreter, then
+/// launches the kernel in the background so `/alive` does not wait for Python's imports.
+/// Without a usable interpreter the server still starts (bash and files work) and IPython
+/// cells answer an error observation that names the fix.
 /// `callback_url` and `callback_token` are the editor callback's ([`crate::server::internal`]).
 pub async fn start_kernel(
     config: Arc<Config>,
@@ -37,7 +42,14 @@ pub async fn start_kernel(
         return Ok(None);
     }
     let python =
-        Kernel::resolve_python(config.cli.python.as_deref(), Some(&config.username)).await?;
+        match Kernel::resolve_python(config.cli.python.as_deref(), Some(&config.username)).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "IPython is unavailable");
+                let _ = UNAVAILABLE.set(e.to_string());
+                return Ok(None);
+            }
+        };
     let env = vec![
         (SERVER_URL_ENV.to_string(), callback_url),
         (CALLBACK_TOKEN_ENV.to_string(), callback_token),
@@ -67,6 +79,9 @@ pub async fn execute(rt: &Arc<Runtime>, action: IpythonAction) -> Observation {
         return obs;
     }
     let Some(kernel) = rt.kernel.as_ref() else {
+        if let Some(why) = UNAVAILABLE.get() {
+            return Observation::error(format!("IPython is unavailable: {why}"));
+        }
         return Observation::error("JupyterRequirement not found. Unable to run IPython action.");
     };
     let cwd = rt.cwd().display().to_string();

@@ -1,14 +1,19 @@
 //! `POST /execute_action` and `POST /list_files`: decode the JSON body, answer validation
-//! failures with 422/400, hand actions to [`crate::actions::dispatch`].
+//! failures with 422/400, hand actions to [`crate::actions::dispatch`], and record each
+//! action's kind, outcome and latency in the metrics.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::Json;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 
+use super::access::ActionKind;
 use super::error::ApiError;
+use super::ops::Ops;
 use crate::protocol::Action;
 use crate::runtime::Runtime;
 
@@ -30,8 +35,9 @@ fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> 
 /// `POST /execute_action`.
 pub async fn execute_action(
     State(rt): State<Arc<Runtime>>,
+    Extension(ops): Extension<Arc<Ops>>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut body = json_object(&body)?;
     let action = match body.remove("action") {
         Some(Value::Object(a)) => a,
@@ -52,8 +58,21 @@ pub async fn execute_action(
     };
     let action = Action::from_json(action).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     rt.touch();
-    let obs = crate::actions::dispatch(rt, action).await;
-    Ok(Json(obs.to_json()))
+    let kind = super::metrics::action_label(action.kind());
+    // In a task of its own, holding a work guard: an action whose client went away still
+    // counts as running (SIGTERM's drain waits for it) and still lands in the metrics.
+    let work = ops.work();
+    let started = Instant::now();
+    let task = tokio::spawn(async move {
+        let obs = crate::actions::dispatch(rt, action).await;
+        ops.metrics.record_action(kind, &obs, started.elapsed());
+        drop(work);
+        obs
+    });
+    let obs = task.await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut res = Json(obs.to_json()).into_response();
+    res.extensions_mut().insert(ActionKind(kind));
+    Ok(res)
 }
 
 /// `POST /list_files`: `{"path": p}` relative to the *initial* working dir.

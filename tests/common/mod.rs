@@ -28,6 +28,10 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A test may have reaped it already: then its pid may belong to someone else.
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
         // SAFETY: signalling our own child process by its pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         // A server wedged by the bug under test may never exit on SIGTERM.
@@ -67,7 +71,9 @@ pub fn launch(key: &str, args: &[&str], configure: impl Fn(&mut Command, &Path))
     // The free port is only free when picked: another process on the machine may take it
     // before the server binds it, and the server then exits. Tried again with a new port.
     for _ in 0..3 {
-        if let Some(server) = try_launch(key, args, &configure) {
+        let mut cmd = command(free_port(), args);
+        cmd.env("SESSION_API_KEY", key);
+        if let Some(server) = try_start(cmd, &configure) {
             return server;
         }
         eprintln!("the server exited during start-up; trying another port");
@@ -75,16 +81,43 @@ pub fn launch(key: &str, args: &[&str], configure: impl Fn(&mut Command, &Path))
     panic!("server exited during start-up three times");
 }
 
-fn try_launch(
-    key: &str,
-    args: &[&str],
-    configure: &impl Fn(&mut Command, &Path),
-) -> Option<Server> {
-    let port = TcpListener::bind("127.0.0.1:0")
+/// A free loopback port (free when asked; the server binds it soon after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// The binary's command line for `port` with `args`; the working directory is added by
+/// [`start_cmd`]. Callers set the environment (no key, a key file, log settings, ...).
+pub fn command(port: u16, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandboxd"));
+    cmd.arg(port.to_string())
+        .args(args)
+        .env_remove("SESSION_API_KEY")
+        .env_remove("SESSION_API_KEY_FILE")
+        .env("RUST_LOG", "warn")
+        // Root's ~/.bashrc runs `pyenv rehash`, which waits a minute on a lock that a killed
+        // shell elsewhere on the machine may have left behind.
+        .env("PYENV_REHASH_TIMEOUT", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Starts `cmd` (from [`command`]) in a fresh working directory and waits for `/alive`.
+pub fn start_cmd(cmd: Command) -> Server {
+    try_start(cmd, &|_, _| {}).expect("server exited during start-up")
+}
+
+fn try_start(mut cmd: Command, configure: &impl Fn(&mut Command, &Path)) -> Option<Server> {
+    let port: u16 = cmd
+        .get_args()
+        .next()
+        .and_then(|a| a.to_str())
+        .and_then(|a| a.parse().ok())
+        .expect("the port is the first argument");
     let dir = tempfile::tempdir().unwrap();
     // Servers started at once would race on `~/.gitconfig.lock` in their init command (`git
     // config --global`) and one would fail start-up: each gets a global config of its own,
@@ -95,18 +128,9 @@ fn try_launch(
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandboxd"));
-    cmd.arg(port.to_string())
-        .arg("--working-dir")
+    cmd.arg("--working-dir")
         .arg(dir.path())
-        .args(args)
-        .env("SESSION_API_KEY", key)
-        .env("RUST_LOG", "warn")
-        // Root's ~/.bashrc runs `pyenv rehash`, which waits a minute on a lock that a killed
-        // shell elsewhere on the machine may have left behind.
-        .env("PYENV_REHASH_TIMEOUT", "1")
-        .env("GIT_CONFIG_GLOBAL", git.path().join("gitconfig"))
-        .stdin(Stdio::null());
+        .env("GIT_CONFIG_GLOBAL", git.path().join("gitconfig"));
     configure(&mut cmd, dir.path());
     let child = cmd.spawn().unwrap();
     let http = Client::builder()

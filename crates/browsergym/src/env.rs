@@ -70,6 +70,8 @@ pub struct EvalEnv {
     closing: AtomicBool,
     /// The current bridge's pid, reachable without the state lock (shutdown, tests).
     running: std::sync::Mutex<Option<i32>>,
+    /// Bridges started so far, readable without the state lock (the server's metrics).
+    spawned: std::sync::atomic::AtomicU64,
     me: Weak<EvalEnv>,
 }
 
@@ -143,6 +145,7 @@ impl EvalEnv {
             state: Mutex::new(State::default()),
             closing: AtomicBool::new(false),
             running: std::sync::Mutex::new(None),
+            spawned: std::sync::atomic::AtomicU64::new(0),
             me: me.clone(),
         });
         {
@@ -195,6 +198,11 @@ impl EvalEnv {
              the BrowserGym 0.13.3 packages OpenHands pins), or point --browsergym-python at \
              an interpreter that has it"
         )
+    }
+
+    /// Environments started to replace one that died, hung or lost its browser.
+    pub fn restarts(&self) -> u64 {
+        self.spawned.load(Ordering::Relaxed).saturating_sub(1)
     }
 
     /// The running bridge's process id (its process group id too), if one runs.
@@ -398,6 +406,7 @@ impl EvalEnv {
             return Err("the server is shutting down".into());
         }
         let proc = BridgeProcess::spawn(&self.spec)?;
+        self.spawned.fetch_add(1, Ordering::Relaxed);
         *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(proc.pid());
         tracing::info!(pid = proc.pid(), env = %self.config.env_id, "BrowserGym environment started");
         tokio::spawn(watch_bridge(
