@@ -32,7 +32,16 @@ pub async fn execute_action(
     State(rt): State<Arc<Runtime>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let mut body = json_object(&body)?;
+    let action = decode_action(&body)?;
+    rt.touch();
+    let obs = crate::actions::dispatch(rt, action).await;
+    Ok(Json(obs.to_json()))
+}
+
+/// The body of `/execute_action` to an [`Action`], or the 422/400 it is answered with. Pure,
+/// so the fuzz target (`fuzz/fuzz_targets/action_decoder.rs`) drives exactly this path.
+pub fn decode_action(body: &[u8]) -> Result<Action, ApiError> {
+    let mut body = json_object(body)?;
     let action = match body.remove("action") {
         Some(Value::Object(a)) => a,
         Some(_) => {
@@ -50,10 +59,7 @@ pub async fn execute_action(
             ))
         }
     };
-    let action = Action::from_json(action).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    rt.touch();
-    let obs = crate::actions::dispatch(rt, action).await;
-    Ok(Json(obs.to_json()))
+    Action::from_json(action).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// `POST /list_files`: `{"path": p}` relative to the *initial* working dir.

@@ -14,6 +14,7 @@ pub mod error;
 pub mod execute;
 pub mod info;
 pub mod keepalive;
+pub mod rejection;
 pub mod transfer;
 pub mod viewer;
 
@@ -47,6 +48,7 @@ pub fn router(rt: Arc<Runtime>) -> Router {
             auth::require_key,
         ))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn(rejection::json_detail))
         .layer(axum::middleware::from_fn(
             keepalive::close_after_refused_body,
         ))

@@ -1,6 +1,9 @@
 //! Launching the real binary for end-to-end tests: a guard that owns the child (SIGTERM and
 //! reap on drop) and waits for `/alive`.
 
+// Each test crate uses only part of these helpers.
+#![allow(dead_code)]
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,22 +39,54 @@ pub fn start(key: &str) -> Server {
 
 /// As [`start`], with extra command-line arguments (e.g. `--plugins jupyter`).
 pub fn start_with(key: &str, args: &[&str]) -> Server {
+    launch(key, args, None)
+}
+
+/// Address-space cap of a server started with [`start_bounded`]: room for a 256 MiB body
+/// held a few times over and tokio's threads, but a runaway allocation fails inside the
+/// server instead of reaching the machine's OOM killer. Inherited by bash and the kernel.
+pub const BOUNDED_ADDRESS_SPACE: u64 = 4 << 30;
+
+/// As [`start_with`], with the server (and so its children) under `RLIMIT_AS` =
+/// [`BOUNDED_ADDRESS_SPACE`] and no core dumps: for tests that send hostile input.
+pub fn start_bounded(key: &str, args: &[&str]) -> Server {
+    launch(key, args, Some(BOUNDED_ADDRESS_SPACE))
+}
+
+fn launch(key: &str, args: &[&str], address_space: Option<u64>) -> Server {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sandboxd"))
-        .arg(port.to_string())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandboxd"));
+    cmd.arg(port.to_string())
         .arg("--working-dir")
         .arg(dir.path())
         .args(args)
         .env("SESSION_API_KEY", key)
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stdin(Stdio::null());
+    if let Some(bytes) = address_space {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe and the closure touches no other state.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (res, v) in [(libc::RLIMIT_AS, bytes), (libc::RLIMIT_CORE, 0)] {
+                    let lim = libc::rlimit {
+                        rlim_cur: v,
+                        rlim_max: v,
+                    };
+                    if libc::setrlimit(res, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            })
+        };
+    }
+    let child = cmd.spawn().unwrap();
     let http = Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
