@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 import zipfile
-import zlib
+import warnings
 
 import requests
 
@@ -561,6 +561,7 @@ def main() -> int:
                     help="also send issue 9's known triggers (/dev/zero, FIFOs, setsid, pkill)")
     ap.add_argument("--json", help="write the figures and findings here")
     a = ap.parse_args()
+    warnings.filterwarnings("ignore", "Duplicate name", UserWarning)
     root = tempfile.mkdtemp(prefix="sandboxd-campaign-")
     os.makedirs(f"{root}/wd")
     os.makedirs(f"{root}/dest")
