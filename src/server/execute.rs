@@ -38,7 +38,29 @@ pub async fn execute_action(
     Extension(ops): Extension<Arc<Ops>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let mut body = json_object(&body)?;
+    let action = decode_action(&body)?;
+    rt.touch();
+    let kind = super::metrics::action_label(action.kind());
+    // In a task of its own, holding a work guard: an action whose client went away still
+    // counts as running (SIGTERM's drain waits for it) and still lands in the metrics.
+    let work = ops.work();
+    let started = Instant::now();
+    let task = tokio::spawn(async move {
+        let obs = crate::actions::dispatch(rt, action).await;
+        ops.metrics.record_action(kind, &obs, started.elapsed());
+        drop(work);
+        obs
+    });
+    let obs = task.await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut res = Json(obs.to_json()).into_response();
+    res.extensions_mut().insert(ActionKind(kind));
+    Ok(res)
+}
+
+/// The body of `/execute_action` to an [`Action`], or the 422/400 it is answered with. Pure,
+/// so the fuzz target (`fuzz/fuzz_targets/action_decoder.rs`) drives exactly this path.
+pub fn decode_action(body: &[u8]) -> Result<Action, ApiError> {
+    let mut body = json_object(body)?;
     let action = match body.remove("action") {
         Some(Value::Object(a)) => a,
         Some(_) => {
@@ -56,23 +78,7 @@ pub async fn execute_action(
             ))
         }
     };
-    let action = Action::from_json(action).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    rt.touch();
-    let kind = super::metrics::action_label(action.kind());
-    // In a task of its own, holding a work guard: an action whose client went away still
-    // counts as running (SIGTERM's drain waits for it) and still lands in the metrics.
-    let work = ops.work();
-    let started = Instant::now();
-    let task = tokio::spawn(async move {
-        let obs = crate::actions::dispatch(rt, action).await;
-        ops.metrics.record_action(kind, &obs, started.elapsed());
-        drop(work);
-        obs
-    });
-    let obs = task.await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut res = Json(obs.to_json()).into_response();
-    res.extensions_mut().insert(ActionKind(kind));
-    Ok(res)
+    Action::from_json(action).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// `POST /list_files`: `{"path": p}` relative to the *initial* working dir.

@@ -20,6 +20,7 @@ pub mod internal;
 pub mod keepalive;
 pub mod metrics;
 pub mod ops;
+pub mod rejection;
 pub mod serve;
 pub mod transfer;
 pub mod viewer;
@@ -61,6 +62,7 @@ pub fn router(rt: Arc<Runtime>, ops: Arc<ops::Ops>) -> Router {
         app = app.route("/metrics", metrics_route);
     }
     app.layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn(rejection::json_detail))
         .layer(axum::middleware::from_fn(
             keepalive::close_after_refused_body,
         ))

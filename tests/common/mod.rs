@@ -81,6 +81,37 @@ pub fn launch(key: &str, args: &[&str], configure: impl Fn(&mut Command, &Path))
     panic!("server exited during start-up three times");
 }
 
+/// Address-space cap of a server started with [`start_bounded`]: room for a 256 MiB body
+/// held a few times over and tokio's threads, but a runaway allocation fails inside the
+/// server instead of reaching the machine's OOM killer. Inherited by bash and the kernel.
+pub const BOUNDED_ADDRESS_SPACE: u64 = 4 << 30;
+
+/// As [`start_with`], with the server (and so its children) under `RLIMIT_AS` =
+/// [`BOUNDED_ADDRESS_SPACE`] and no core dumps: for tests that send hostile input.
+pub fn start_bounded(key: &str, args: &[&str]) -> Server {
+    launch(key, args, |cmd, _| {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe and the closure touches no other state.
+        unsafe {
+            cmd.pre_exec(|| {
+                for (res, v) in [
+                    (libc::RLIMIT_AS, BOUNDED_ADDRESS_SPACE),
+                    (libc::RLIMIT_CORE, 0),
+                ] {
+                    let lim = libc::rlimit {
+                        rlim_cur: v,
+                        rlim_max: v,
+                    };
+                    if libc::setrlimit(res, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            })
+        };
+    })
+}
+
 /// A free loopback port (free when asked; the server binds it soon after).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
