@@ -85,6 +85,9 @@ pub struct Cli {
     /// /openhands/.openvscode-server/bin/openvscode-server, then code-server on PATH.
     #[arg(long = "vscode-path", env = "SANDBOXD_VSCODE_PATH")]
     pub vscode_path: Option<PathBuf>,
+    /// Kubernetes agent-sandbox's runtime API (`--agent-sandbox-*`).
+    #[command(flatten)]
+    pub agent_sandbox: crate::agent_sandbox::Args,
 }
 
 /// The resolved configuration every part of the server reads.

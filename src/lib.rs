@@ -14,6 +14,8 @@
 //!   to `crates/editor` (the native file editor), `crates/pyliteral` (the Python-literal
 //!   parser the editor and the browser action language share) and `crates/child` (the
 //!   fork→exec set-up of every child and the guardian that cleans up after a killed server).
+//! - [`agent_sandbox`]: the seam to `crates/agent-sandbox` (Kubernetes agent-sandbox's
+//!   runtime API, KEP-539.2): its flags and listeners, off unless `--agent-sandbox`.
 //! - [`vscode`]: the `vscode` plugin (a VS Code server started in the background).
 //! - [`config`], [`init`], [`shutdown`]: command line, user/working-dir set-up, signals.
 //!
@@ -21,6 +23,7 @@
 //! generations, is `crates/generation`'s one table; executors look texts up there.
 
 pub mod actions;
+pub mod agent_sandbox;
 pub mod config;
 pub mod files;
 pub mod init;

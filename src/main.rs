@@ -66,8 +66,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(url) => tracing::debug!(%url, "file viewer"),
         Err(e) => tracing::warn!(error = %e, "no file viewer"),
     }
+    let agent_sandbox = sandboxd::agent_sandbox::start(&rt.config).await?;
     tracing::info!(%addr, "sandboxd ready");
-    let app = sandboxd::server::router(rt.clone());
+    let mut app = sandboxd::server::router(rt.clone());
+    if let Some(routes) = agent_sandbox.as_ref().and_then(|a| a.router()) {
+        app = app.merge(routes);
+    }
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(
         axum::serve(listener, app)
@@ -77,6 +81,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .into_future(),
     );
     sandboxd::shutdown::signalled().await;
+    // While its processes end, the main listener still answers /v1/health with 503.
+    if let Some(a) = agent_sandbox {
+        a.shutdown().await;
+    }
     let _ = stop_tx.send(true);
     // Stopping the children first ends any in-flight action, so the server can drain.
     if tokio::time::timeout(SHUTDOWN_GRACE, rt.shutdown())
