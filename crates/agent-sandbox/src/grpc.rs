@@ -22,11 +22,6 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// HTTP/2 streams a connection may have open; above the process cap, so that a client
-/// asking for too many processes on one connection hears `RESOURCE_EXHAUSTED` from us
-/// rather than waiting in its own queue.
-const MAX_CONCURRENT_STREAMS: u32 = 8192;
-
 pub(crate) async fn serve(
     api: AgentSandbox,
     listener: tokio::net::TcpListener,
@@ -56,8 +51,11 @@ pub(crate) async fn serve(
         }
         s
     });
+    // HTTP/2 streams per connection stay unlimited (tonic's default): a client asking for
+    // more processes than the cap hears RESOURCE_EXHAUSTED from the service at once. A
+    // stream limit would instead refuse streams at the HTTP/2 level, and past h2's 1024
+    // local resets the whole connection is torn down (its rapid-reset defence).
     tonic::transport::Server::builder()
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .add_service(InterceptedService::new(
             ProcessServiceServer::new(api.process_service()),
             check.clone(),
