@@ -9,7 +9,8 @@
 //! Modules: `spawn` (pty + process), [`bootstrap`] (the bash code: prompt, command
 //! transport), [`prompt`] (detecting the PS1 block in the byte stream), [`screen`] (rendering
 //! like `tmux capture-pane`, bounded), [`split`] (tree-sitter command splitting), `session`
-//! (the driver task and state machine), [`texts`] (exact wording).
+//! (the driver task and state machine), `spill` (the full output of a cut observation, kept
+//! in a file the note names), [`texts`] (exact wording).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub mod prompt;
 pub mod screen;
 mod session;
 mod spawn;
+mod spill;
 pub mod split;
 pub mod texts;
 

@@ -61,6 +61,8 @@ struct Epoch {
     prev_output: String,
     /// An observation of this command was already returned.
     observed: bool,
+    /// The whole output, for when the observation is cut.
+    spill: crate::spill::Spill,
 }
 
 /// Why a running command has no observation yet.
@@ -672,6 +674,7 @@ impl Driver {
                 Event::Output(b) => {
                     output |= self.busy.is_some();
                     self.epoch.screen.feed(&b);
+                    self.epoch.spill.feed(&b);
                 }
                 Event::Prompt(meta) => {
                     self.last_meta = meta.clone();
@@ -712,6 +715,8 @@ impl Driver {
         if dropped {
             prefix.push_str(&texts::truncated(raw.lines().count()));
         }
+        let spilled = crate::spill::note_if_cut(&mut f.epoch.spill, &raw, dropped, w.generation);
+        prefix.push_str(spilled.as_deref().unwrap_or(""));
         let content = output(&mut f.epoch, raw, w.typed.as_deref());
         let mut metadata = self.meta_of(&f.meta, &prefix);
         metadata.suffix = match w.key {
@@ -734,6 +739,8 @@ impl Driver {
         if dropped {
             prefix.push_str(&texts::truncated(raw.lines().count()));
         }
+        let spilled = crate::spill::note_if_cut(&mut self.epoch.spill, &raw, dropped, w.generation);
+        prefix.push_str(spilled.as_deref().unwrap_or(""));
         let content = output(&mut self.epoch, raw, w.typed.as_deref());
         self.busy = Some(kind);
         ShellOutcome::Output {
