@@ -13,13 +13,20 @@ use crate::common;
 
 pub type Client = ProcessServiceClient<Channel>;
 
-/// A free TCP port (bound and released; good enough for tests).
+/// A free TCP port for the API's own listeners, from 20000–31999: below the kernel's
+/// ephemeral range, where the OpenHands port (`bind(0)`) and the file viewer next to it
+/// (the first free port after it) are picked, so parallel servers never race for one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20000 + (seed.wrapping_add(n.wrapping_mul(13)) % 12000) as u16;
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The server, its root, and a runtime for the gRPC client.
@@ -38,15 +45,24 @@ impl Sandboxd {
 
     /// With extra flags and environment (`SESSION_API_KEY` is set only if `env` sets it).
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Sandboxd {
-        let grpc_port = free_port();
-        let port = grpc_port.to_string();
-        let mut all = vec!["--agent-sandbox", "--agent-sandbox-grpc-port", &port];
-        all.extend_from_slice(args);
         let key = env
             .iter()
             .find(|(k, _)| *k == "SESSION_API_KEY")
             .map_or("", |(_, v)| *v);
-        let server = common::start_with_env(key, &all, env);
+        // Start-up can fail for reasons of this shared machine, not of the server: the init
+        // command's `git config --global` loses the race for ~/.gitconfig.lock to another
+        // server starting at the same moment. Such a server exits at once; try again.
+        let (server, grpc_port) = (0..5)
+            .find_map(|_| {
+                let grpc_port = free_port();
+                let port = grpc_port.to_string();
+                let mut all = vec!["--agent-sandbox", "--agent-sandbox-grpc-port", &port];
+                all.extend_from_slice(args);
+                std::panic::catch_unwind(|| common::start_with_env(key, &all, env))
+                    .ok()
+                    .map(|s| (s, grpc_port))
+            })
+            .expect("the server starts");
         let root = std::fs::canonicalize(server.dir.path()).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -27,6 +27,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def api_port(_n=[0]):
+    """A free port below the ephemeral range (where the HTTP port and the file viewer next
+    to it are picked), so the API's listeners never race them."""
+    while True:
+        _n[0] += 1
+        port = 20000 + (os.getpid() * 7919 + _n[0] * 13) % 12000
+        with socket.socket() as s:
+            try:
+                s.bind(('0.0.0.0', port))
+                return port
+            except OSError:
+                pass
+
+
 class LocalPod:
     """Stands in for the Kubernetes API: the Sandbox object of a pod on this machine."""
 
@@ -37,7 +51,7 @@ class LocalPod:
 @pytest.fixture(scope='module')
 def server():
     workdir = tempfile.mkdtemp(prefix='sandboxd-k8s-')
-    http, rest, grpc = free_port(), free_port(), free_port()
+    http, rest, grpc = free_port(), api_port(), api_port()
     env = dict(os.environ, RUST_LOG='warn', PYENV_REHASH_TIMEOUT='1')
     env.pop('SESSION_API_KEY', None)
     proc = subprocess.Popen(

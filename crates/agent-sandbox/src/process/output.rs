@@ -30,18 +30,30 @@ impl<R: AsyncRead + Unpin> Chunker<R> {
         }
     }
 
-    /// The next chunk; `None` at end of output (or a read error, which ends it too).
+    /// The next chunk; `None` at end of output (or a read error, which ends it too). After
+    /// the read that waited, whatever more is ready at once is taken too (never waiting for
+    /// it), so a fast writer's output moves in few large messages without delaying the
+    /// first byte.
     pub async fn next(&mut self) -> Option<Bytes> {
+        use futures_util::FutureExt;
         self.buf.clear();
         self.buf.reserve(self.want);
         let mut room = bytes::BufMut::limit(&mut self.buf, self.want);
-        let n = match self.reader.read_buf(&mut room).await {
+        let mut n = match self.reader.read_buf(&mut room).await {
             Ok(0) | Err(_) => return None,
             Ok(n) => n,
         };
-        if n >= self.want {
+        while n < self.want {
+            let mut room = bytes::BufMut::limit(&mut self.buf, self.want - n);
+            match self.reader.read_buf(&mut room).now_or_never() {
+                Some(Ok(m)) if m > 0 => n += m,
+                // Not ready (or end of output, which the next call reports).
+                _ => break,
+            }
+        }
+        if n * 2 >= self.want {
             self.want = (self.want * 2).min(MAX_CHUNK);
-        } else if n < self.want / 4 {
+        } else if n * 8 < self.want {
             self.want = (self.want / 2).max(MIN_CHUNK);
         }
         Some(if n < COPY_BELOW {

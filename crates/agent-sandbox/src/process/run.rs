@@ -22,7 +22,7 @@ pub const OUTPUT_DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// Messages queued per `Start` stream beyond what HTTP/2 flow control holds; with
 /// [`super::output::MAX_CHUNK`] this bounds the memory of a stream whose client stops reading.
-const STREAM_QUEUE: usize = 2;
+const STREAM_QUEUE: usize = 1;
 
 /// The stream a `Start` answers with.
 pub type StartStream = tokio_stream::wrappers::ReceiverStream<Result<StartResponse, Status>>;
