@@ -97,6 +97,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub ops: crate::server::ops::OpsOptions,
+    /// Kubernetes agent-sandbox's runtime API (`--agent-sandbox-*`).
+    #[command(flatten)]
+    pub agent_sandbox: crate::agent_sandbox::Args,
 }
 
 /// The resolved configuration every part of the server reads.

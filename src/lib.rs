@@ -16,6 +16,8 @@
 //!   parser the editor and the browser action language share) and `crates/child` (the
 //!   fork→exec set-up of every child, the cgroup or subreaper that keeps its descendants,
 //!   TERM → grace → KILL, and the guardian that cleans up after a killed server).
+//! - [`agent_sandbox`]: the seam to `crates/agent-sandbox` (Kubernetes agent-sandbox's
+//!   runtime API, KEP-539.2): its flags and listeners, off unless `--agent-sandbox`.
 //! - [`vscode`]: the `vscode` plugin (a VS Code server started in the background).
 //! - [`config`], [`init`], [`shutdown`]: command line, user/working-dir set-up, signals.
 //!
@@ -23,6 +25,7 @@
 //! generations, is `crates/generation`'s one table; executors look texts up there.
 
 pub mod actions;
+pub mod agent_sandbox;
 pub mod config;
 pub mod files;
 pub mod init;

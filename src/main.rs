@@ -100,14 +100,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(url) => tracing::debug!(%url, "file viewer"),
         Err(e) => tracing::warn!(error = %e, "no file viewer"),
     }
+    let agent_sandbox = sandboxd::agent_sandbox::start(&rt.config).await?;
     let ops = Ops::new(rt.clone());
-    let app = sandboxd::server::router(rt.clone(), ops.clone());
+    let mut app = sandboxd::server::router(rt.clone(), ops.clone());
+    if let Some(routes) = agent_sandbox.as_ref().and_then(|a| a.router()) {
+        app = app.merge(routes);
+    }
     let mut serving = serve::spawn(listener, app, conn, ops.metrics.connections());
     tracing::info!(%addr, "sandboxd ready");
 
     sandboxd::shutdown::signalled().await;
     // 1. Not ready any more: /health answers 503, new actions and uploads are refused.
     ops.start_draining();
+    // The agent-sandbox API's own shutdown (its /v1/health answers 503, its process groups
+    // get TERM, then KILL, within its shutdown timeout) runs alongside the drain.
+    let agent_sandbox_stop = tokio::spawn(async move {
+        if let Some(a) = agent_sandbox {
+            a.shutdown().await;
+        }
+    });
     // 2. A running action may finish within the drain timeout (a second signal cuts it short).
     tokio::select! {
         drained = tokio::time::timeout(drain_timeout, ops.drained()) => {
@@ -122,6 +133,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::warn!("second signal: not waiting for running work");
         }
     }
+    let _ = agent_sandbox_stop.await;
     // 3. No new connections.
     serving.stop_accepting().await;
     // 4. Children: TERM, then KILL; an action still running gets its observation.

@@ -11,6 +11,7 @@
 //! like `tmux capture-pane`, bounded), [`split`] (tree-sitter command splitting), `life`
 //! (the serve loop: start-up in the background with requests queued, restarts, the
 //! hang-up → grace → kill end), `session` (requests and the run/timeout state machine),
+//! `spill` (the full output of a cut observation, kept in a file the note names),
 //! [`texts`] (exact wording).
 //!
 //! Start-up never blocks the caller: [`Shell::launch`] returns at once and bash's start-up
@@ -30,6 +31,7 @@ pub mod prompt;
 pub mod screen;
 mod session;
 mod spawn;
+mod spill;
 pub mod split;
 pub mod texts;
 

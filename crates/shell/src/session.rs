@@ -47,6 +47,8 @@ pub(crate) struct Epoch {
     prev_output: String,
     /// An observation of this command was already returned.
     observed: bool,
+    /// The whole output, for when the observation is cut.
+    spill: crate::spill::Spill,
 }
 
 /// Why a running command has no observation yet.
@@ -561,6 +563,7 @@ impl Driver {
                 Event::Output(b) => {
                     output |= self.busy.is_some();
                     self.epoch.screen.feed(&b);
+                    self.epoch.spill.feed(&b);
                 }
                 Event::Prompt(meta)
                     if meta.seq.is_some_and(|n| n < self.triggered) && !self.stale_retried =>
@@ -612,6 +615,8 @@ impl Driver {
         if dropped {
             prefix.push_str(&texts::truncated(raw.lines().count()));
         }
+        let spilled = crate::spill::note_if_cut(&mut f.epoch.spill, &raw, dropped, w.generation);
+        prefix.push_str(spilled.as_deref().unwrap_or(""));
         let content = output(&mut f.epoch, raw, w.typed.as_deref());
         let mut metadata = self.meta_of(&f.meta, &prefix);
         metadata.suffix = match w.key {
@@ -634,6 +639,8 @@ impl Driver {
         if dropped {
             prefix.push_str(&texts::truncated(raw.lines().count()));
         }
+        let spilled = crate::spill::note_if_cut(&mut self.epoch.spill, &raw, dropped, w.generation);
+        prefix.push_str(spilled.as_deref().unwrap_or(""));
         let content = output(&mut self.epoch, raw, w.typed.as_deref());
         self.busy = Some(kind);
         ShellOutcome::Output {

@@ -1,0 +1,191 @@
+//! The seam to `crates/agent-sandbox` (Kubernetes agent-sandbox's runtime API, KEP-539.2):
+//! its command-line flags, the options it gets from the server's configuration, and its two
+//! listeners' life — the `/v1` routes on the main HTTP listener (or a port of their own)
+//! and the gRPC ProcessService. Off unless `--agent-sandbox` is given, so OpenHands
+//! deployments are unchanged.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sandboxd_agent_sandbox::{AgentSandbox, ApiKey, Identity, Options};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+
+/// The flags (all under `--agent-sandbox-*`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Also serve Kubernetes agent-sandbox's runtime API (KEP-539.2): the /v1 file REST API
+    /// on the HTTP port and the gRPC ProcessService on --agent-sandbox-grpc-port. The file
+    /// API's root and processes' default cwd is --working-dir.
+    #[arg(long = "agent-sandbox")]
+    pub enabled: bool,
+    /// Port of the gRPC ProcessService (all interfaces).
+    #[arg(long = "agent-sandbox-grpc-port", default_value_t = 9090)]
+    pub grpc_port: u16,
+    /// Serve the /v1 REST routes on this port (all interfaces) instead of the main HTTP
+    /// port (agent-sandbox's own daemon uses 8080).
+    #[arg(long = "agent-sandbox-rest-port")]
+    pub rest_port: Option<u16>,
+    /// Require SESSION_API_KEY on both surfaces (X-Session-API-Key or Authorization: Bearer;
+    /// /v1/health stays open for probes). Off by default: the spec relies on NetworkPolicy.
+    #[arg(long = "agent-sandbox-auth")]
+    pub auth: bool,
+    /// Processes (Start and Execute) that may run at once; more get RESOURCE_EXHAUSTED.
+    #[arg(long = "agent-sandbox-max-processes", default_value_t = sandboxd_agent_sandbox::DEFAULT_MAX_PROCESSES)]
+    pub max_processes: usize,
+    /// Bytes of stdout and of stderr an Execute answer keeps (first and last half, a marker
+    /// between).
+    #[arg(long = "agent-sandbox-execute-output-limit", default_value_t = sandboxd_agent_sandbox::DEFAULT_EXECUTE_OUTPUT_LIMIT)]
+    pub execute_output_limit: usize,
+    /// Only environment variables with this prefix are served on /v1/metadata.
+    #[arg(long = "agent-sandbox-metadata-env-prefix", default_value = "SANDBOX_")]
+    pub metadata_env_prefix: String,
+    /// Seconds the API's shutdown may take (processes get SIGTERM, 2 s, then SIGKILL).
+    #[arg(long = "agent-sandbox-shutdown-timeout", default_value_t = 10.0)]
+    pub shutdown_timeout: f64,
+}
+
+/// The running API.
+pub struct Surface {
+    api: AgentSandbox,
+    on_main_port: bool,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+    timeout: Duration,
+}
+
+/// Starts the API when `--agent-sandbox` is given: binds the gRPC port (and the REST port,
+/// if one is set) and serves them in the background.
+pub async fn start(config: &Config) -> anyhow::Result<Option<Surface>> {
+    let args = &config.cli.agent_sandbox;
+    if !args.enabled {
+        return Ok(None);
+    }
+    if args.rest_port == Some(config.port) || args.grpc_port == config.port {
+        anyhow::bail!("--agent-sandbox-grpc-port and --agent-sandbox-rest-port must differ from the HTTP port");
+    }
+    if args.rest_port == Some(args.grpc_port) {
+        anyhow::bail!("--agent-sandbox-grpc-port and --agent-sandbox-rest-port must differ");
+    }
+    if !(args.shutdown_timeout.is_finite() && args.shutdown_timeout > 0.0) {
+        anyhow::bail!("--agent-sandbox-shutdown-timeout must be a positive number of seconds");
+    }
+    let api_key = match (args.auth, config.session_api_key.as_deref()) {
+        (false, _) => ApiKey::none(),
+        (true, Some(k)) => ApiKey::required(k),
+        (true, None) => anyhow::bail!("--agent-sandbox-auth needs SESSION_API_KEY to be set"),
+    };
+    let (identity, file_owner) = identity(config)?;
+    let api = AgentSandbox::new(Options {
+        metadata_env_prefix: args.metadata_env_prefix.clone(),
+        api_key,
+        max_upload_bytes: config.max_upload_bytes,
+        max_processes: args.max_processes.max(1),
+        execute_output_limit: args.execute_output_limit.max(2),
+        identity,
+        file_owner,
+        ..Options::new(&config.working_dir)
+    })
+    .with_context(|| format!("agent-sandbox root {}", config.working_dir.display()))?;
+    let (stop, stopped) = watch::channel(false);
+    let until_stopped = move |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let grpc_addr = SocketAddr::from(([0, 0, 0, 0], args.grpc_port));
+    let grpc = tokio::net::TcpListener::bind(grpc_addr)
+        .await
+        .with_context(|| format!("agent-sandbox gRPC port {grpc_addr}"))?;
+    let mut servers = Vec::new();
+    let a = api.clone();
+    let rx = stopped.clone();
+    servers.push(tokio::spawn(async move {
+        if let Err(e) = a.serve_grpc(grpc, until_stopped(rx)).await {
+            tracing::error!(error = %e, "agent-sandbox gRPC server failed");
+        }
+    }));
+    if let Some(port) = args.rest_port {
+        let addr = SocketAddr::from(([0, 0, 0, 0], port));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("agent-sandbox REST port {addr}"))?;
+        let app = api.rest();
+        let rx = stopped.clone();
+        servers.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(until_stopped(rx));
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "agent-sandbox REST server failed");
+            }
+        }));
+    }
+    tracing::info!(grpc = %grpc_addr, rest = ?args.rest_port, "agent-sandbox API ready");
+    Ok(Some(Surface {
+        api,
+        on_main_port: args.rest_port.is_none(),
+        stop,
+        servers,
+        timeout: Duration::from_secs_f64(args.shutdown_timeout),
+    }))
+}
+
+impl Surface {
+    /// The `/v1` routes to merge into the main HTTP router, unless they have a port of
+    /// their own.
+    pub fn router(&self) -> Option<axum::Router> {
+        self.on_main_port.then(|| self.api.rest())
+    }
+
+    /// `/v1/health` answers 503 from now on, every process ends (SIGTERM, 2 s, SIGKILL),
+    /// then both servers stop; all within the shutdown timeout.
+    pub async fn shutdown(self) {
+        let started = tokio::time::Instant::now();
+        if !self.api.shutdown(self.timeout).await {
+            tracing::warn!("agent-sandbox processes did not all end within the shutdown timeout");
+        }
+        let _ = self.stop.send(true);
+        let left = self.timeout.saturating_sub(started.elapsed());
+        for s in self.servers {
+            if tokio::time::timeout(left, s).await.is_err() {
+                tracing::warn!("an agent-sandbox server did not stop in time");
+            }
+        }
+    }
+}
+
+/// Processes run as the agent user when a root server switches (as the shell does), with
+/// that user's HOME, USER, LOGNAME and SHELL; files `PUT` creates belong to it. Nobody gets
+/// the session API key. (User lookup also lives in the shell and kernel crates; issue 11
+/// folds the three into `crates/child`.)
+fn identity(config: &Config) -> anyhow::Result<(Identity, Option<(u32, u32)>)> {
+    let mut identity = Identity {
+        env_remove: vec!["SESSION_API_KEY".into()],
+        ..Identity::default()
+    };
+    let me = nix::unistd::geteuid();
+    if !config.is_root {
+        return Ok((identity, None));
+    }
+    let user = nix::unistd::User::from_name(&config.username)
+        .with_context(|| format!("looking up user {}", config.username))?
+        .with_context(|| format!("no such user: {}", config.username))?;
+    if user.uid == me {
+        return Ok((identity, None));
+    }
+    let name = std::ffi::CString::new(user.name.clone()).context("user name contains NUL")?;
+    let groups = nix::unistd::getgrouplist(&name, user.gid)
+        .with_context(|| format!("groups of {}", user.name))?;
+    identity.credentials = Some(sandboxd_child::Credentials {
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+        groups: groups.iter().map(|g| g.as_raw()).collect(),
+    });
+    identity.env = vec![
+        ("HOME".into(), user.dir.display().to_string()),
+        ("USER".into(), user.name.clone()),
+        ("LOGNAME".into(), user.name.clone()),
+        ("SHELL".into(), user.shell.display().to_string()),
+    ];
+    Ok((identity, Some((user.uid.as_raw(), user.gid.as_raw()))))
+}
