@@ -8,7 +8,6 @@
 //! auth, reflection, bad input) follows each group.
 
 // Shared with the other end-to-end tests; not every helper is used here.
-#[allow(dead_code)]
 #[path = "../common/mod.rs"]
 mod common;
 

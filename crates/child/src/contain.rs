@@ -15,7 +15,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,22 @@ static BASE: OnceLock<Option<Base>> = OnceLock::new();
 static SEQ: AtomicU64 = AtomicU64::new(0);
 /// Pids of the children sandboxd started itself (scope leaders): never strays.
 static LEADERS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+
+/// Scopes whose leader is not known yet (made, child not yet recorded by
+/// [`Scope::set_leader`]). A child forked in that window may already have ended — a failed
+/// `exec`, a command that exits at once — and be a zombie only its owner may wait for: the
+/// reaper ([`crate::reap`]) holds this lock while it looks and stays away while it is not 0.
+pub(crate) static PENDING: Mutex<usize> = Mutex::new(0);
+/// Woken when [`PENDING`] drops back to 0, so the reaper takes what it had to leave.
+pub(crate) static SETTLED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+fn settle() {
+    let mut n = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    *n = n.saturating_sub(1);
+    if *n == 0 {
+        SETTLED.notify_one();
+    }
+}
 
 /// Picks the mode and makes the base cgroup. Call once, single-threaded, before any child
 /// starts; later calls return the first answer. Without it every [`Scope`] is `Procfs`.
@@ -214,11 +230,14 @@ pub struct Scope {
     mode: Mode,
     leader: AtomicI32,
     kind: Leader,
+    /// Counted in [`PENDING`] until the leader is recorded or the scope is dropped.
+    pending: AtomicBool,
 }
 
 impl Scope {
     /// A new scope named `name` (cgroup `<base>/<name>-<n>` where cgroups are used).
     pub fn new(name: &str, kind: Leader) -> Scope {
+        *PENDING.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let mode = mode();
         let cgroup = base_dir().and_then(|base| {
             let n = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -237,6 +256,7 @@ impl Scope {
             cgroup,
             leader: AtomicI32::new(0),
             kind,
+            pending: AtomicBool::new(true),
         }
     }
 
@@ -261,6 +281,9 @@ impl Scope {
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert_with(HashSet::new)
             .insert(pid);
+        if self.pending.swap(false, Ordering::SeqCst) {
+            settle();
+        }
         match self.kind {
             Leader::Session => crate::guard::watch_session(pid),
             Leader::Group => crate::guard::watch_group(pid),
@@ -397,6 +420,9 @@ const KILL_WAIT: Duration = Duration::from_secs(1);
 
 impl Drop for Scope {
     fn drop(&mut self) {
+        if self.pending.swap(false, Ordering::SeqCst) {
+            settle();
+        }
         self.kill();
         let leader = self.leader();
         if let Some(set) = LEADERS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
@@ -565,6 +591,7 @@ mod tests {
             mode: Mode::Procfs,
             leader: AtomicI32::new(0),
             kind: Leader::Group,
+            pending: AtomicBool::new(false),
         };
         use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().unwrap();
