@@ -1,4 +1,4 @@
-//! Command line and environment: the reference's arguments (`spec/protocol.md` §1.1–1.2)
+//! Command line and environment: the reference's arguments (`docs/spec/protocol.md` §1.1–1.2)
 //! plus sandboxd's own knobs, each with its reason.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Start-up initialisation of the user and the working directory (`spec/plugins.md` §2).
+//! Start-up initialisation of the user and the working directory (`docs/spec/plugins.md` §2).
 //!
 //! Runs before the port is bound. As root it may create the agent user; unprivileged it never
 //! fails for want of privileges — files then simply belong to the server's user.

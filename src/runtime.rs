@@ -1,7 +1,7 @@
 //! The shared state of a running server: configuration, the action lock, the shell's cwd,
 //! and one handle per executor. Also the start-up order and shutdown.
 //!
-//! Start-up (`spec/protocol.md` §1.3): user and working directory, executors, the git
+//! Start-up (`docs/spec/protocol.md` §1.3): user and working directory, executors, the git
 //! identity command; only then does `main` bind the port, so the 0.20 client, which treats
 //! any early non-ok answer as fatal, never sees a half-initialised server. The one part that
 //! may take unbounded time, bash's start-up files (`~/.bashrc` waiting on a lock or a network
@@ -19,7 +19,7 @@ use crate::config::Config;
 /// How long start-up waits for the shell's first prompt and the init command before serving.
 pub const SHELL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The reference's one init command (`spec/plugins.md` §4); must exit 0.
+/// The reference's one init command (`docs/spec/plugins.md` §4); must exit 0.
 pub const INIT_COMMAND: &str = "git config --global user.name \"openhands\" && git config --global user.email \"openhands@all-hands.dev\" && alias git=\"git --no-pager\"";
 
 /// Everything the handlers share.
@@ -97,7 +97,7 @@ impl Runtime {
                 .await
         });
         match tokio::time::timeout(SHELL_WAIT, &mut init).await {
-            // The reference fails start-up when this does not exit 0 (spec/plugins.md §4);
+            // The reference fails start-up when this does not exit 0 (docs/spec/plugins.md §4);
             // a shell that could not start is the `run` actions' to report (and retry).
             Ok(Ok(Err(sandboxd_shell::ShellError::Unavailable(why)))) => {
                 tracing::error!(reason = %why, "the shell did not start; serving anyway");

@@ -1,4 +1,4 @@
-//! End-to-end tests of evaluation mode (`--browsergym-eval-env`, `spec/browser.md` §6)
+//! End-to-end tests of evaluation mode (`--browsergym-eval-env`, `docs/spec/browser.md` §6)
 //! against the real binary, the real BrowserGym packages and MiniWoB++'s own task pages (the
 //! `miniwob` package; offline). `scripts/setup` installs them into the project's venv; these
 //! tests fail without them unless SANDBOXD_SKIP_BROWSERGYM=1 says to skip.

@@ -307,6 +307,35 @@ fn a_kernel_killed_from_a_run_loses_no_cell() {
     assert!(!content.contains("died while running"), "{content}");
 }
 
+/// A cell that ends its own kernel at once ran, even when its `busy` never arrived (the
+/// kernel's iopub thread dies with it): it is reported as the cell that killed the kernel and
+/// never run a second time.
+#[test]
+fn a_cell_that_kills_its_kernel_runs_once() {
+    let s = common::start_with_env(KEY, &["--plugins", "jupyter"], &[]);
+    let mark = s.dir.path().join("ran");
+    for round in 0..5 {
+        let _ = std::fs::remove_file(&mark);
+        let code = format!(
+            "import os\nwith open({:?}, 'a') as f: f.write('x')\nos._exit(1)",
+            mark.display().to_string()
+        );
+        let r = cell(&s, &code);
+        let content = r["content"].as_str().unwrap();
+        assert!(
+            content.contains("died while running this cell"),
+            "{content}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&mark).unwrap(),
+            "x",
+            "round {round}: the cell ran more than once"
+        );
+    }
+    let r = cell(&s, "print('after', 2 + 3)");
+    assert!(r["content"].as_str().unwrap().contains("after 5"), "{r}");
+}
+
 /// A test user whose `~/.bashrc` blocks until the test writes to a fifo in its home.
 struct SlowUser {
     name: &'static str,

@@ -1,7 +1,7 @@
 //! `browse` and `browse_interactive`: runs them on the headless browser
 //! (`sandboxd_browser`) or, with `--browsergym-eval-env`, in the BrowserGym evaluation
 //! environment (`sandboxd_browsergym`), and shapes the result for the client generation that
-//! asked (`spec/browser.md` §4–6, `spec/compat-latest.md` O3/O5) the same way for both.
+//! asked (`docs/spec/browser.md` §4–6, `docs/spec/compat-latest.md` O3/O5) the same way for both.
 //!
 //! Owns the mapping to [`crate::protocol::BrowseObservation`]; it must never drive the
 //! browser itself. The 0.20 shape is the default; a request carrying `return_axtree` is from

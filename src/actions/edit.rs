@@ -1,6 +1,6 @@
 //! The OH_ACI file editor (`str_replace_editor`) for both client generations, on the one
-//! shared [`sandboxd_editor::Editor`] in [`Runtime::editor`] (`spec/editor.md`,
-//! `spec/compat-latest.md` §A2–A3).
+//! shared [`sandboxd_editor::Editor`] in [`Runtime::editor`] (`docs/spec/editor.md`,
+//! `docs/spec/compat-latest.md` §A2–A3).
 //!
 //! Owns: mapping editor results to observations (0.20 shapes of `editor.md` §5, latest
 //! shapes of `compat-latest.md` §A3), the native path for client-generated
@@ -114,7 +114,7 @@ fn context(rt: &Runtime, generation: Generation) -> Context {
 
 // ---- 0.20 client ------------------------------------------------------------------------
 
-/// The observation of `spec/editor.md` §5 for a natively run 0.20 editor call.
+/// The observation of `docs/spec/editor.md` §5 for a natively run 0.20 editor call.
 fn legacy_observation(result: Result<Output, EditError>, code: String) -> Observation {
     match result {
         Ok(out) if out.new_content.is_some() => {
@@ -190,7 +190,7 @@ pub async fn from_ipython_code(rt: &Arc<Runtime>, action: &IpythonAction) -> Opt
     Some(run_legacy(rt, items, action.code.clone()).await)
 }
 
-/// Maps the `<oh_aci_output_…>` blocks printed by a kernel cell (`spec/ipython.md` §4).
+/// Maps the `<oh_aci_output_…>` blocks printed by a kernel cell (`docs/spec/ipython.md` §4).
 pub fn from_tagged_output(code: &str, output: &str, extra_suffix: &str) -> Option<Observation> {
     let blocks = tagged::find_blocks(output);
     let run_ipython = |content: String| Observation::RunIpython {

@@ -1,4 +1,4 @@
-//! `run`: a command in the persistent bash session (`spec/bash.md`, `spec/compat-latest.md`
+//! `run`: a command in the persistent bash session (`docs/spec/bash.md`, `docs/spec/compat-latest.md`
 //! A1), or in a separate short-lived shell for the latest client's `is_static`.
 //!
 //! Owns the mapping between the protocol and `sandboxd_shell`; it never drives the terminal

@@ -1,4 +1,4 @@
-//! `run_ipython`: a cell in the IPython kernel (`spec/ipython.md` §4, `protocol.md` §6.4),
+//! `run_ipython`: a cell in the IPython kernel (`docs/spec/ipython.md` §4, `protocol.md` §6.4),
 //! and the kernel's start at server start-up.
 //!
 //! Owns turning a [`sandboxd_kernel::CellResult`] into an observation: right-strip, the

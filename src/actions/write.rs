@@ -1,4 +1,4 @@
-//! `write`: replace lines of a file, or create it (`spec/files.md` §3).
+//! `write`: replace lines of a file, or create it (`docs/spec/files.md` §3).
 
 use std::sync::Arc;
 

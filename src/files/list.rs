@@ -1,4 +1,4 @@
-//! `/list_files` (`spec/protocol.md` §4.6): entry names, directories first with a trailing
+//! `/list_files` (`docs/spec/protocol.md` §4.6): entry names, directories first with a trailing
 //! slash, each group sorted by lower-cased name; any error lists nothing.
 
 use std::path::Path;

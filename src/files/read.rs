@@ -1,4 +1,4 @@
-//! The `read` action on the disk (`spec/files.md` §2): media files as data URLs, text files
+//! The `read` action on the disk (`docs/spec/files.md` §2): media files as data URLs, text files
 //! with universal newlines and the reference's `read_lines` range rule.
 //!
 //! Only regular files are opened, without blocking ([`sandboxd_editor::fileio::open_regular`]);
@@ -17,7 +17,7 @@ use super::Cancel;
 /// The most a read returns or holds: a media file's bytes, the selected text, or what a file
 /// reporting size 0 (`/proc`, `/sys`) may stream. A reference read loads the whole file, so a
 /// multi-GB file (or `/proc/self/pagemap`, which streams terabytes) exhausts memory; an
-/// agent cannot use more than this in one observation anyway (`spec/files.md` Q-F6).
+/// agent cannot use more than this in one observation anyway (`docs/spec/files.md` Q-F6).
 pub const MAX_READ_BYTES: u64 = 64 << 20;
 
 /// How much of a file that reports size 0 is read: the cap and one chunk more.
@@ -300,7 +300,7 @@ pub fn split_keep_ends(text: &str) -> Vec<&str> {
     text.split_inclusive('\n').collect()
 }
 
-/// The reference's `read_lines` (`spec/files.md` §2.3), quirks included.
+/// The reference's `read_lines` (`docs/spec/files.md` §2.3), quirks included.
 pub fn read_lines<'a>(lines: &[&'a str], start: i64, end: i64) -> Vec<&'a str> {
     let n = lines.len() as i64;
     let start = start.clamp(0, n);

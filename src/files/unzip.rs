@@ -1,4 +1,4 @@
-//! Hardened extraction of uploaded zip archives (`spec/protocol.md` §4.4, quirk Q5 fixed).
+//! Hardened extraction of uploaded zip archives (`docs/spec/protocol.md` §4.4, quirk Q5 fixed).
 //!
 //! Entries that are absolute, contain `..`, are symlinks, or would pass through a symlink or a
 //! file already on disk are skipped; the declared uncompressed size is checked against the
@@ -12,6 +12,7 @@
 //! attributes of [`super::store`]: a replaced file keeps its mode and owner, a new one the
 //! umask's mode and the agent user.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -124,6 +125,7 @@ pub fn extract(
         out: Extracted::default(),
         created: Vec::new(),
         staged: Vec::new(),
+        staged_rel: HashSet::new(),
     };
     if let Err(e) = job.stage_all(&mut zip, limit) {
         // Dropping the temp paths removes them; then the directories made for them,
@@ -161,6 +163,9 @@ struct Job<'a> {
     out: Extracted,
     created: Vec<PathBuf>,
     staged: Vec<Staged>,
+    /// The staged files' paths relative to `dest`, so later entries cannot put a directory
+    /// where one of them goes.
+    staged_rel: HashSet<PathBuf>,
 }
 
 impl Job<'_> {
@@ -203,6 +208,15 @@ impl Job<'_> {
             } else {
                 rel.parent().unwrap_or(Path::new(""))
             };
+            // A directory where an earlier entry put a file: the earlier entry wins, as it
+            // would on disk (nothing is on disk yet, the file is only staged).
+            if dir_rel
+                .ancestors()
+                .any(|a| !a.as_os_str().is_empty() && self.staged_rel.contains(a))
+            {
+                self.out.skipped.push(name.clone());
+                continue;
+            }
             let made = safe_mkdirs(self.dest, dir_rel, self.owner, &mut self.created);
             let Some(dir) = made.map_err(io_err)? else {
                 self.out.skipped.push(name.clone());
@@ -235,6 +249,7 @@ impl Job<'_> {
             }
             budget -= copied;
             store::adopt_attributes(tmp.as_file(), &target, self.owner).map_err(io_err)?;
+            self.staged_rel.insert(rel.clone());
             self.staged.push(Staged {
                 tmp: tmp.into_temp_path(),
                 target,

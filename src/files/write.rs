@@ -1,4 +1,4 @@
-//! The `write` action on the disk (`spec/files.md` §3): the reference's line-range
+//! The `write` action on the disk (`docs/spec/files.md` §3): the reference's line-range
 //! replacement, done atomically (temp file + rename) so a crash or a full disk never leaves a
 //! half-written file where a complete one was.
 //!

@@ -1,4 +1,4 @@
-//! Request side: the `action` object of `POST /execute_action` (`spec/protocol.md` §5).
+//! Request side: the `action` object of `POST /execute_action` (`docs/spec/protocol.md` §5).
 
 use sandboxd_generation::Generation;
 use serde::de::DeserializeOwned;
@@ -81,7 +81,7 @@ pub struct Envelope {
     /// `action.timeout` was a JSON integer (`120`, not `120.0`).
     pub timeout_sent_as_integer: bool,
     /// Latest V0 client when `args.security_risk` is present (that client always
-    /// serialises it, the 0.20 client never does: `spec/compat-latest.md` §0).
+    /// serialises it, the 0.20 client never does: `docs/spec/compat-latest.md` §0).
     pub generation: Generation,
 }
 
@@ -140,7 +140,7 @@ pub struct IpythonAction {
 pub struct ReadAction {
     /// File path, absolute or relative to the shell's cwd.
     pub path: String,
-    /// First line (0-based), see `spec/files.md` §2.3.
+    /// First line (0-based), see `docs/spec/files.md` §2.3.
     #[serde(default, deserialize_with = "int_or_zero")]
     pub start: i64,
     /// End line (exclusive), -1 for the end of the file.

@@ -4,7 +4,7 @@
 //! leniently (unknown `args` keys ignored, float timeouts, optional fields defaulted) so that
 //! both the 0.20 client (commit 0bed17758f) and the latest V0 client are served; observations
 //! are encoded with exactly the `extras` key set the receiving client generation accepts
-//! (`spec/compat-latest.md` §7: an unknown key crashes the 0.20 client).
+//! (`docs/spec/compat-latest.md` §7: an unknown key crashes the 0.20 client).
 
 mod action;
 mod observation;

@@ -1,5 +1,5 @@
-//! Response side: the observation JSON of `/execute_action` (`spec/protocol.md` §6,
-//! `spec/compat-latest.md` §3 and §7).
+//! Response side: the observation JSON of `/execute_action` (`docs/spec/protocol.md` §6,
+//! `docs/spec/compat-latest.md` §3 and §7).
 //!
 //! Every variant lists its `extras` explicitly in [`Observation::to_json`], so the key set each
 //! client generation receives can be read in one place.

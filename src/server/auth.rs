@@ -1,4 +1,4 @@
-//! The session API key check (`spec/protocol.md` §2): every path but `/alive` and
+//! The session API key check (`docs/spec/protocol.md` §2): every path but `/alive` and
 //! `/server_info` needs `X-Session-API-Key` when `SESSION_API_KEY` is set. Wrong or missing
 //! keys get 403 (the reference's 500 is a bug, Q1).
 //!

@@ -1,4 +1,4 @@
-//! Transport-level errors and their HTTP answers, mapped once here (`spec/protocol.md` §3).
+//! Transport-level errors and their HTTP answers, mapped once here (`docs/spec/protocol.md` §3).
 //! Agent-level failures never come through here: they are `error` observations with 200.
 
 use axum::http::StatusCode;

@@ -1,4 +1,4 @@
-//! `/alive` and `/server_info` (`spec/plugins.md` §6). CPU use is measured over the time since
+//! `/alive` and `/server_info` (`docs/spec/plugins.md` §6). CPU use is measured over the time since
 //! the previous call instead of the reference's 100 ms sleep on the event loop (Q9).
 
 use std::sync::{Arc, Mutex, OnceLock};

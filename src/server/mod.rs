@@ -1,4 +1,4 @@
-//! The HTTP surface (`spec/protocol.md` §4): routes, the API-key layer, error envelopes.
+//! The HTTP surface (`docs/spec/protocol.md` §4): routes, the API-key layer, error envelopes.
 //! Errors become HTTP answers only here ([`error::ApiError`]). Around the protocol: the
 //! serve loop ([`serve`]), readiness and draining ([`ops`]), `/metrics` ([`metrics`]) and
 //! the per-request log line ([`access`]).

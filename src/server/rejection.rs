@@ -1,7 +1,7 @@
 //! Framework rejections in the protocol's shape: an error answer that is not JSON (axum's
 //! own rejections of a body over the limit, a query string that does not deserialize, a
 //! multipart body without a boundary, ...) gets its text wrapped as `{"detail": text}`, so
-//! every 4xx/5xx a client sees has the envelope of `spec/protocol.md` §3.
+//! every 4xx/5xx a client sees has the envelope of `docs/spec/protocol.md` §3.
 
 use axum::body::Body;
 use axum::extract::Request;

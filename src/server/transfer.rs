@@ -1,4 +1,4 @@
-//! `POST /upload_file` and `GET /download_files` (`spec/protocol.md` §4.4–4.5), streamed:
+//! `POST /upload_file` and `GET /download_files` (`docs/spec/protocol.md` §4.4–4.5), streamed:
 //! uploads go to a temp file on the destination's disk (bounded by the configured limit) and
 //! zips are extracted in a blocking task; downloads are zipped on the fly into the response.
 

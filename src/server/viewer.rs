@@ -1,4 +1,4 @@
-//! The latest client's file viewer (`spec/compat-latest.md` E2): a second, unauthenticated
+//! The latest client's file viewer (`docs/spec/compat-latest.md` E2): a second, unauthenticated
 //! HTTP server on `127.0.0.1`, at the first free port after the main one, whose URL is
 //! written to `/tmp/oh-server-url`. The agent's browser reads that file and opens
 //! `<url>/view?path=<absolute path>` to look at a PDF, an image or a text file.
@@ -112,7 +112,7 @@ async fn view(ConnectInfo(peer): ConnectInfo<SocketAddr>, Query(q): Query<ViewQu
 /// The page for one file (blocking: reads it). Its title is the latest server's,
 /// `File Viewer - <basename>`, and an image's alt text is its basename, so the agent's
 /// accessibility tree reads `RootWebArea 'File Viewer - x.png'` / `img 'x.png'` as with the
-/// reference (`spec/compat-latest-texts.md` S20, W10).
+/// reference (`docs/spec/compat-latest-texts.md` S20, W10).
 fn render(path: &Path) -> Response {
     let shown = escape(&path.display().to_string());
     let name = escape(&path.file_name().map_or_else(

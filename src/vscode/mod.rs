@@ -1,5 +1,5 @@
 //! The `vscode` plugin: a VS Code server for the person watching the agent, as the
-//! reference's `VSCodePlugin` runs it (`spec/plugins.md` §3; 0.62.0's plugin for the
+//! reference's `VSCodePlugin` runs it (`docs/spec/plugins.md` §3; 0.62.0's plugin for the
 //! arguments). The client asks `GET /vscode/connection_token` and opens
 //! `http://localhost:<VSCODE_PORT>/?tkn=<token>&folder=<workspace>`.
 //!

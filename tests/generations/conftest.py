@@ -1,8 +1,8 @@
-"""Reuses the shared conformance suite's harness (ohconf.py: options, launcher, the Runtime
-client and its fixtures) for sandboxd's own per-generation text tests.
+"""Reuses the conformance suite's harness (ohconf.py: options, launcher, the Runtime client
+and its fixtures) for sandboxd's own per-generation text tests.
 
-The suite lives outside the repository and must not be edited; its directory comes from
-$CONFORMANCE (scripts/test exports it) or ../shared/conformance beside the checkout."""
+The suite is a verbatim copy that is never edited (tests/conformance/README.md); its
+directory comes from $CONFORMANCE (scripts/test exports it) or tests/conformance."""
 
 import os
 import sys
@@ -10,7 +10,7 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 CONFORMANCE = os.path.abspath(
     os.environ.get('CONFORMANCE')
-    or os.path.join(_HERE, '..', '..', '..', 'shared', 'conformance'))
+    or os.path.join(_HERE, '..', 'conformance'))
 if not os.path.isfile(os.path.join(CONFORMANCE, 'ohconf.py')):
     raise RuntimeError(f'conformance harness not found in {CONFORMANCE}; set CONFORMANCE')
 sys.path.insert(0, CONFORMANCE)

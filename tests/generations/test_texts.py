@@ -1,4 +1,4 @@
-"""Every row of spec/compat-latest-texts.md that applies to an action sandboxd serves, asked
+"""Every row of docs/spec/compat-latest-texts.md that applies to an action sandboxd serves, asked
 once as the 0.20 client asks it and once as the latest client does, with both answers
 asserted side by side: the latest client gets the latest server's text, the 0.20 client
 keeps the 0.20 server's (or sandboxd's documented fix where the reference had a bug).

@@ -1,4 +1,4 @@
-//! The functions of the action language (`spec/browser.md` §3 table): the allowed set,
+//! The functions of the action language (`docs/spec/browser.md` §3 table): the allowed set,
 //! Python-style argument binding with Python's `TypeError` texts, and each function's effect
 //! on the browser.
 //!

@@ -1,6 +1,6 @@
 //! sandboxd-browser: web browsing for sandboxd on a real headless Chromium driven over the
 //! DevTools protocol (chromiumoxide), speaking the BrowserGym dialect the OpenHands clients
-//! expect (`spec/browser.md`): the action language, the bid scheme, and the observation.
+//! expect (`docs/spec/browser.md`): the action language, the bid scheme, and the observation.
 //!
 //! Layout: [`service`] (lifecycle, steps, timeouts) → [`parser`] (action text) →
 //! [`actions`] (function semantics) on a [`session`] (one browser: tabs, input, waits) →

@@ -1,4 +1,4 @@
-//! The "set of marks" image of the latest OpenHands client (`spec/compat-latest.md` O3): the
+//! The "set of marks" image of the latest OpenHands client (`docs/spec/compat-latest.md` O3): the
 //! screenshot with every marked element outlined and labelled with its bid, after
 //! BrowserGym's `overlay_som` (`browsergym/utils/obs.py`).
 //!

@@ -1,4 +1,4 @@
-//! Building the observation of `spec/browser.md` §4 from the active tab: marking every frame,
+//! Building the observation of `docs/spec/browser.md` §4 from the active tab: marking every frame,
 //! then screenshot, DOM snapshot, merged accessibility tree, per-bid properties and the
 //! focused element, all taken right after marking.
 //!

@@ -1,4 +1,4 @@
-//! The BrowserGym action language (`spec/browser.md` §3): finds every Python-like call
+//! The BrowserGym action language (`docs/spec/browser.md` §3): finds every Python-like call
 //! `name(arg, ..., key=value, ...)` in an action text and parses its literal arguments.
 //!
 //! Owns only text → [`Call`] conversion and the exact error texts of that step; it must never

@@ -30,7 +30,7 @@ use crate::observe::{self, PageObservation};
 use crate::parser;
 use crate::session::Session;
 
-/// The special action returning the evaluation goal (`spec/browser.md` §6).
+/// The special action returning the evaluation goal (`docs/spec/browser.md` §6).
 pub const EVAL_GET_GOAL: &str = "GET_EVAL_GOAL";
 /// The special action returning the evaluation rewards.
 pub const EVAL_GET_REWARDS: &str = "GET_EVAL_REWARDS";
@@ -88,7 +88,7 @@ pub struct BrowserObservation {
     /// `last_browser_action_error` is non-empty.
     pub error: bool,
     /// The step failed as a whole (timeout, browser unavailable): the reference's
-    /// exception form (`spec/browser.md` §5).
+    /// exception form (`docs/spec/browser.md` §5).
     pub failed: bool,
     /// An evaluation-info answer (`GET_EVAL_GOAL`/`GET_EVAL_REWARDS`): content is raw.
     pub eval_info: bool,

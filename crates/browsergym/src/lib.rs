@@ -1,5 +1,5 @@
 //! sandboxd-browsergym: the browser's evaluation mode (`--browsergym-eval-env`,
-//! `spec/browser.md` §6). Benchmarks (MiniWoB++, WebArena, VisualWebArena) are only
+//! `docs/spec/browser.md` §6). Benchmarks (MiniWoB++, WebArena, VisualWebArena) are only
 //! comparable when the benchmark's own code computes goals and rewards, so this mode runs the
 //! real BrowserGym environment, in a Python child that sandboxd supervises, on the system's
 //! Chromium, without Playwright's slow motion.

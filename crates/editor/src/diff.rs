@@ -1,4 +1,4 @@
-//! `get_diff(old, new, path)` (`spec/editor.md` §7): a zero-context unified diff of two texts
+//! `get_diff(old, new, path)` (`docs/spec/editor.md` §7): a zero-context unified diff of two texts
 //! split on `\n`, every line right-stripped, joined by `\n`, with difflib's hunk-range rule.
 //!
 //! Owns: the diff text. Must never: read files. Lines common to both texts at the start

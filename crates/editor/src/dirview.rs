@@ -1,4 +1,4 @@
-//! The directory `view` (`spec/editor.md` §2.1): a native equivalent of
+//! The directory `view` (`docs/spec/editor.md` §2.1): a native equivalent of
 //! `find -L <path> -maxdepth 2 -not \( -path '<path>/\.*' -o -path '<path>/*/\.*' \) | sort`
 //! and of the hidden-entry count.
 //!

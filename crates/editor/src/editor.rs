@@ -1,6 +1,6 @@
 //! The OH_ACI editor (`OHEditor`) as each client generation's server ran it — openhands-aci
-//! 0.1.8 for the 0.20 client (`spec/editor.md` §2–3), 0.3.2 for the latest
-//! (`spec/compat-latest-texts.md` §3) — with the fixes sandboxd makes over both (see
+//! 0.1.8 for the 0.20 client (`docs/spec/editor.md` §2–3), 0.3.2 for the latest
+//! (`docs/spec/compat-latest-texts.md` §3) — with the fixes sandboxd makes over both (see
 //! `docs/compat-editor.md`).
 //!
 //! Owns: command dispatch, validation order, the success texts, the undo store. The
@@ -93,7 +93,7 @@ impl Output {
         }
     }
 
-    /// The result object of `spec/editor.md` §4, keys in the reference's order.
+    /// The result object of `docs/spec/editor.md` §4, keys in the reference's order.
     pub fn to_json(&self) -> Value {
         json!({
             "output": self.output,

@@ -1,5 +1,5 @@
-//! Every error text the editor can produce (`spec/editor.md` §2–3, and the latest editor's
-//! validation messages, `spec/compat-latest.md` §A3).
+//! Every error text the editor can produce (`docs/spec/editor.md` §2–3, and the latest editor's
+//! validation messages, `docs/spec/compat-latest.md` §A3).
 //!
 //! Owns: the exact wording. Must never: decide *when* an error applies (that is the
 //! editor's job) — keeping the texts in one enum lets tests cover each of them.

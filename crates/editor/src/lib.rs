@@ -1,5 +1,5 @@
 //! sandboxd's native OH_ACI file editor (`str_replace_editor`), serving both OpenHands client
-//! generations (`spec/editor.md`, `spec/compat-latest.md` §A2–A3), and the recognition of
+//! generations (`docs/spec/editor.md`, `docs/spec/compat-latest.md` §A2–A3), and the recognition of
 //! the 0.20 client's `print(file_editor(**{...}))` cells so they run without a kernel.
 //!
 //! Owns: editor semantics, texts, undo history, diffs, atomic file writes, the editor-call

@@ -1,4 +1,4 @@
-//! Recognising the 0.20 client's `print(file_editor(**{...}))` cell (`spec/editor.md` §1)
+//! Recognising the 0.20 client's `print(file_editor(**{...}))` cell (`docs/spec/editor.md` §1)
 //! without a kernel. The literal values, their parser and `repr` live in
 //! `sandboxd-pyliteral` and are re-exported here, since the editor's API speaks them.
 

@@ -1,6 +1,6 @@
-//! The `<oh_aci_output_<hex>>` framing of `spec/editor.md` §4: building a block (what the
+//! The `<oh_aci_output_<hex>>` framing of `docs/spec/editor.md` §4: building a block (what the
 //! kernel's `file_editor` prints) and finding blocks in a cell's output (what the server
-//! extracts, `spec/ipython.md` §4).
+//! extracts, `docs/spec/ipython.md` §4).
 //!
 //! Owns: the marker syntax and the JSON rendering inside it. Must never: interpret the
 //! JSON (the caller maps it to observations).

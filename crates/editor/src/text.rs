@@ -1,5 +1,5 @@
 //! Text helpers shared by the editor commands: tab expansion, the `cat -n` rendering with its
-//! clip notice (`spec/editor.md` §6), line slicing and counting as either editor generation
+//! clip notice (`docs/spec/editor.md` §6), line slicing and counting as either editor generation
 //! does it, and Python-style whitespace handling (`strip`, `splitlines`).
 //!
 //! Owns: pure string transformations. Must never: touch the file system.

@@ -1,9 +1,9 @@
 //! sandboxd-generation: the OpenHands client generations sandboxd serves, and the **one
 //! table** of every agent-visible text and small behaviour that differs between them
-//! (`spec/compat-latest-texts.md`; its row IDs — B1, E8, S2 … — are cited on each field).
+//! (`docs/spec/compat-latest-texts.md`; its row IDs — B1, E8, S2 … — are cited on each field).
 //!
 //! The server recognises a request's generation by its shape (`security_risk` in `args`, an
-//! `edit` action, `view_range`: `spec/compat-latest.md` §0) and hands the [`Generation`] to
+//! `edit` action, `view_range`: `docs/spec/compat-latest.md` §0) and hands the [`Generation`] to
 //! the executor, which looks up [`Generation::dialect`] instead of asking "is this the latest
 //! client?" itself. Texts that are the same for every generation stay with the executor that
 //! prints them; only what differs is here.
@@ -73,7 +73,7 @@ pub struct Dialect {
     pub ipython: Ipython,
 }
 
-/// Rows of the bash session (`spec/compat-latest-texts.md` §1).
+/// Rows of the bash session (`docs/spec/compat-latest-texts.md` §1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bash {
     /// The help ending both timeout notes (B1, B3) and the latest NOT-executed note (B4).
@@ -105,7 +105,7 @@ pub enum BusyRule {
     RefuseUnlessInput,
 }
 
-/// Rows of the OH_ACI editor (`spec/compat-latest-texts.md` §3; openhands-aci 0.1.8 vs 0.3.2).
+/// Rows of the OH_ACI editor (`docs/spec/compat-latest-texts.md` §3; openhands-aci 0.1.8 vs 0.3.2).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Editor {
     /// Directory view: directories end in `/`, no trailing newline, one empty line before the
@@ -167,7 +167,7 @@ pub enum RelativeHint {
     WorkspaceIfExists,
 }
 
-/// Rows of the plain `read` action (`spec/compat-latest-texts.md` §2).
+/// Rows of the plain `read` action (`docs/spec/compat-latest-texts.md` §2).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Files {
     /// Error observation for a binary file that is not a media file (and for any binary file
@@ -175,7 +175,7 @@ pub struct Files {
     pub binary_read_error: Option<&'static str>,
 }
 
-/// Rows of IPython cells (`spec/compat-latest-texts.md` §5, `compat-latest.md` O2).
+/// Rows of IPython cells (`docs/spec/compat-latest-texts.md` §5, `compat-latest.md` O2).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ipython {
     /// Images go to `extras.image_urls` instead of inline Markdown in the content (I2).

@@ -1,4 +1,4 @@
-"""The agent_skills toolbox of sandboxd (spec/ipython.md section 7).
+"""The agent_skills toolbox of sandboxd (docs/spec/ipython.md section 7).
 
 Imported into the IPython kernel with `from sandboxd_agentskills import *` when the server
 runs with both the `agent_skills` and `jupyter` plugins. The functions print their results

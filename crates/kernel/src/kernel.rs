@@ -154,7 +154,7 @@ enum RunEnd {
         partial: Assembled,
         exit: Exit,
     },
-    /// The kernel died before it started the cell (no `busy`, no `execute_input`).
+    /// The kernel was dead before the cell was sent (and nothing of the cell came back).
     NotStarted {
         exit: Exit,
     },
@@ -618,6 +618,12 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
         // Never abort the next request because this one raised.
         stop_on_error: false,
     };
+    // Only a kernel already dead when the request goes out surely never ran the cell: one
+    // that dies later may have run it without its `busy`/`execute_input` reaching us (iopub
+    // is sent by a thread that `os._exit` does not wait for), and running that cell again
+    // would do its side effects twice.
+    let dead_before = conn.proc.exited().is_some()
+        || sandboxd_child::procfs::stat(conn.proc.pid()).is_none_or(|s| s.is_zombie());
     let id = match conn.ch.send(Chan::Shell, "execute_request", &req).await {
         Ok(id) => id,
         Err(e) => {
@@ -659,7 +665,7 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
                 let Some((chan, m)) = m else {
                     conn.proc.kill();
                     let exit = conn.proc.wait().await;
-                    if !started {
+                    if !started && dead_before {
                         return RunEnd::NotStarted { exit };
                     }
                     return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit };
@@ -729,7 +735,7 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
                         _ => {}
                     }
                 }
-                if !started {
+                if !started && dead_before {
                     return RunEnd::NotStarted { exit };
                 }
                 return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit };

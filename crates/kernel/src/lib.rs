@@ -1,5 +1,5 @@
 //! sandboxd-kernel: IPython cells on a real ipykernel that sandboxd launches and speaks to
-//! directly over ZeroMQ (`spec/ipython.md`), plus the agent_skills Python toolbox shipped
+//! directly over ZeroMQ (`docs/spec/ipython.md`), plus the agent_skills Python toolbox shipped
 //! inside the binary.
 //!
 //! Owns the kernel's whole life (interpreter choice, launch as the agent user, connection,

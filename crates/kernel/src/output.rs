@@ -1,4 +1,4 @@
-//! Output assembly of one cell (`spec/ipython.md` §3): stream text, `text/plain` of results
+//! Output assembly of one cell (`docs/spec/ipython.md` §3): stream text, `text/plain` of results
 //! and display data (plus PNG images as markdown data URLs), error tracebacks; the stopping
 //! rule after an error; colour removal; the bounded buffer with a visible truncation note.
 //!
@@ -245,7 +245,7 @@ pub fn strip_sgr(s: &str) -> String {
 }
 
 /// The reference's timeout text, the timeout printed as the client generation's server
-/// printed the number the client sent (`spec/compat-latest-texts.md` I1).
+/// printed the number the client sent (`docs/spec/compat-latest-texts.md` I1).
 pub fn timeout_message(
     d: &sandboxd_generation::Dialect,
     secs: f64,

@@ -45,7 +45,7 @@ unset PROMPT_COMMAND PS0
 {ctrl_escapes}  fi
   {NS}_v=$s
 }}
-# Builds the PS1 metadata block of spec/bash.md section 3, behind an invisible tag. Escaped
+# Builds the PS1 metadata block of docs/spec/bash.md section 3, behind an invisible tag. Escaped
 # values are cached by their raw value (escaping costs ~25 us per value), which python by
 # PATH while its result stays executable. Written to be safe under the agent's set -eu.
 {NS}_p() {{

@@ -1,6 +1,6 @@
 //! sandboxd-shell: the persistent bash session behind the `run` action — a bash on a
 //! pseudo-terminal owned by sandboxd (no tmux), answering the moment a command's prompt
-//! arrives, with the observation semantics of the OpenHands reference (`spec/bash.md`).
+//! arrives, with the observation semantics of the OpenHands reference (`docs/spec/bash.md`).
 //!
 //! This crate owns the shell process and everything about its output; it never knows the
 //! HTTP protocol (the root crate maps [`ShellOutcome`] to observations) and never lets a
@@ -65,7 +65,7 @@ pub struct ShellOptions {
     /// Initial working directory.
     pub working_dir: PathBuf,
     /// The no-change (soft) timeout; `None`: the requesting generation's default (30 s for
-    /// the 0.20 client, 10 s for the latest, `spec/compat-latest-texts.md` B3).
+    /// the 0.20 client, 10 s for the latest, `docs/spec/compat-latest-texts.md` B3).
     pub no_change_timeout: Option<Duration>,
     /// Extra environment variables for bash (on top of the inherited environment).
     pub env: Vec<(String, String)>,

@@ -1,4 +1,4 @@
-//! Recognising the PS1 metadata block (`spec/bash.md` §3) in the raw byte stream as it
+//! Recognising the PS1 metadata block (`docs/spec/bash.md` §3) in the raw byte stream as it
 //! arrives, and parsing it into [`PromptMeta`].
 //!
 //! Owns prompt detection only; it never renders output. The block bash prints is the
@@ -9,7 +9,7 @@
 
 use memchr::memmem;
 
-/// Marker lines of the block (`spec/bash.md` §3).
+/// Marker lines of the block (`docs/spec/bash.md` §3).
 pub const PS1_BEGIN: &str = "###PS1JSON###";
 /// End marker of the block.
 pub const PS1_END: &str = "###PS1END###";
@@ -158,7 +158,7 @@ fn parse_block(block: &[u8]) -> BlockParse {
     }
 }
 
-/// Parses the JSON object of a block into metadata (`spec/bash.md` §3 conversion rules).
+/// Parses the JSON object of a block into metadata (`docs/spec/bash.md` §3 conversion rules).
 pub fn parse_json(json: &[u8]) -> Option<PromptMeta> {
     let text = String::from_utf8_lossy(json);
     let value: serde_json::Value = serde_json::from_str(text.trim()).ok()?;

@@ -12,13 +12,13 @@
 //! needs them) goes through a `vt100` screen, whose settled rows are moved into `done` as soon
 //! as the cursor has left them, so the emulator only ever holds the live region.
 
-/// Terminal width, as the reference's tmux pane (`spec/bash.md` §4).
+/// Terminal width, as the reference's tmux pane (`docs/spec/bash.md` §4).
 pub const COLS: u16 = 1000;
 /// Terminal height given to the pty and the emulator. The reference pane has 1000 rows, but
 /// each emulated row costs 32 KB; 100 rows keep full-screen programs renderable.
 pub const ROWS: u16 = 100;
 /// Lines of one command's output kept after a trim: the reference keeps ~10 013 (tmux
-/// history + screen), `spec/bash.md` §8 asks for 10 001 to 11 000.
+/// history + screen), `docs/spec/bash.md` §8 asks for 10 001 to 11 000.
 const KEEP_LINES: usize = 10_500;
 /// Display rows kept at most; trimming of `done` starts above this many lines, so between
 /// `KEEP_LINES` (10 500) and this many survive.

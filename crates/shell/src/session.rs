@@ -1,5 +1,5 @@
 //! The driver task that owns one bash session: its pty, its process, the output of the running
-//! command, and the run/continue/timeout state machine of `spec/bash.md` §6–7.
+//! command, and the run/continue/timeout state machine of `docs/spec/bash.md` §6–7.
 //!
 //! Owns all session state; nothing else touches the pty. It never blocks the runtime: output is
 //! read as the pty becomes readable (tokio `AsyncFd`), timeouts are timers, and completion is
@@ -718,7 +718,7 @@ fn output(epoch: &mut Epoch, raw: String, typed: Option<&str>) -> String {
     content
 }
 
-/// `C-x` style special keys: `C-` plus one character (`spec/bash.md` §1).
+/// `C-x` style special keys: `C-` plus one character (`docs/spec/bash.md` §1).
 pub(crate) fn special_key(cmd: &str) -> Option<char> {
     let rest = cmd.strip_prefix("C-")?;
     let mut chars = rest.chars();

@@ -118,7 +118,7 @@ pub(crate) fn spawn_bash(
     cmd.env_remove("SESSION_API_KEY")
         .env_remove("SESSION_API_KEY_FILE");
     if let Some(who) = who {
-        // What `su <user> -` sets (spec/bash.md §2); the rest of the environment is inherited.
+        // What `su <user> -` sets (docs/spec/bash.md §2); the rest of the environment is inherited.
         cmd.env("HOME", &who.home);
         cmd.env("SHELL", &who.shell);
         if !who.uid.is_root() {

@@ -1,5 +1,5 @@
-//! The exact texts a client or agent sees (`spec/bash.md` §6–7, `spec/compat-latest.md` A1,
-//! `spec/compat-latest-texts.md` §1), plus sandboxd's own notes for what the reference could
+//! The exact texts a client or agent sees (`docs/spec/bash.md` §6–7, `docs/spec/compat-latest.md` A1,
+//! `docs/spec/compat-latest-texts.md` §1), plus sandboxd's own notes for what the reference could
 //! not do (shell restart, NUL bytes).
 //!
 //! Owns wording only; never decides when a text applies. Texts that differ between client

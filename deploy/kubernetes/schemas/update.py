@@ -2,7 +2,7 @@
 
     pip download --no-deps -d /tmp/kv kubernetes-validate==1.37.0
     python deploy/kubernetes/schemas/update.py /tmp/kv/kubernetes_validate-1.37.0-py3-none-any.whl \
-        ../shared/spec/agent-sandbox/crds
+        docs/spec/agent-sandbox/crds
 
 Kubernetes: the strict JSON schemas of KUBERNETES_VERSION for the kinds the manifests use,
 with `_definitions.json` cut down to the definitions those kinds reach (nothing else is

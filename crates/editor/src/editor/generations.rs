@@ -1,4 +1,4 @@
-//! Both editor generations side by side: for every row of `spec/compat-latest-texts.md` §3
+//! Both editor generations side by side: for every row of `docs/spec/compat-latest-texts.md` §3
 //! that differs, the same call answered as openhands-aci 0.1.8 (0.20 client) and 0.3.2
 //! (latest client) answer it.
 

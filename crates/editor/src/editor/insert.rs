@@ -1,5 +1,5 @@
-//! `insert` as each generation's editor does it (`spec/editor.md` §2.5;
-//! `spec/compat-latest-texts.md` E3, E8–E10).
+//! `insert` as each generation's editor does it (`docs/spec/editor.md` §2.5;
+//! `docs/spec/compat-latest-texts.md` E3, E8–E10).
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
-//! `str_replace` as each generation's editor does it (`spec/editor.md` §2.4;
-//! `spec/compat-latest-texts.md` E2, E11–E13): 0.1.8 compares with TABs expanded (sandboxd
+//! `str_replace` as each generation's editor does it (`docs/spec/editor.md` §2.4;
+//! `docs/spec/compat-latest-texts.md` E2, E11–E13): 0.1.8 compares with TABs expanded (sandboxd
 //! edits only the matched region, `docs/compat-editor.md`), 0.3.2 matches literally, retries
 //! a stripped `old_str`, and lists distinct lines.
 

@@ -1,4 +1,4 @@
-//! Editor behaviour against `spec/editor.md`: every error text, every command's output,
+//! Editor behaviour against `docs/spec/editor.md`: every error text, every command's output,
 //! undo, and the fixes (tabs, CRLF, size/binary limits).
 
 use super::*;

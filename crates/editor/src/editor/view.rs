@@ -1,5 +1,5 @@
 //! `view`: a directory's listing or a file's numbered lines, as each generation's editor
-//! shows them (`spec/editor.md` §2.1–2.2; `spec/compat-latest-texts.md` E1, E3–E7, E17).
+//! shows them (`docs/spec/editor.md` §2.1–2.2; `docs/spec/compat-latest-texts.md` E1, E3–E7, E17).
 
 use std::path::Path;
 
