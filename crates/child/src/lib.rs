@@ -47,6 +47,8 @@ pub mod contain;
 pub mod guard;
 pub mod procfs;
 pub mod reap;
+pub mod token;
+pub mod user;
 
 /// How long a child and its descendants get between the polite signal and SIGKILL.
 pub const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
