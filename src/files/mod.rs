@@ -1,7 +1,8 @@
 //! Files on the sandbox's disk: path resolution, `read`/`write` semantics, directory listing,
 //! and zip archives in and out.
 //!
-//! Everything here is blocking I/O, meant to be called from `spawn_blocking`. Nothing here
+//! Everything here is blocking I/O, meant to be called from `spawn_blocking`, except
+//! [`upload`], which reads the request body and runs its own blocking steps there. Nothing here
 //! confines paths to the workspace (agents use `/tmp`, `/etc`, ...) except where the client
 //! names a directory and the server must stay inside it (uploads, downloads).
 
@@ -14,6 +15,7 @@ pub mod list;
 pub mod read;
 pub mod store;
 pub mod unzip;
+pub mod upload;
 pub mod write;
 pub mod zip_out;
 

@@ -40,11 +40,7 @@ impl Callback {
     pub async fn bind() -> std::io::Result<Callback> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
-        let token = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let token = sandboxd_child::token::hex(32);
         Ok(Callback {
             listener,
             url,

@@ -1,6 +1,7 @@
-//! `POST /upload_file` and `GET /download_files` (`docs/spec/protocol.md` §4.4–4.5), streamed:
-//! uploads go to a temp file on the destination's disk (bounded by the configured limit) and
-//! zips are extracted in a blocking task; downloads are zipped on the fly into the response.
+//! `POST /upload_file` and `GET /download_files` (`docs/spec/protocol.md` §4.4–4.5): the query,
+//! the multipart form and the status codes. The disk work is in `files/`: an upload's body is
+//! streamed to [`files::upload::store_upload`], a download is zipped on the fly by
+//! [`files::zip_out`] into the response.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,12 +15,13 @@ use axum::Json;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
+use tokio_util::io::StreamReader;
 
 use super::error::ApiError;
 use crate::files;
 use crate::files::unzip::NAME_MAX;
+use crate::files::upload::{store_upload, BodyError, Upload, UploadError};
 use crate::runtime::Runtime;
 
 /// Query of `/upload_file`.
@@ -67,16 +69,41 @@ fn storage_error(what: &str, e: &std::io::Error) -> ApiError {
     }
 }
 
-impl From<files::unzip::UnzipError> for ApiError {
-    fn from(e: files::unzip::UnzipError) -> Self {
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
         use files::unzip::UnzipError as U;
         match e {
-            U::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
-            U::NotAZip(_) | U::BadEntry { .. } | U::NameTooLong { .. } => {
+            UploadError::CreateDestination {
+                ref what,
+                ref source,
+            }
+            | UploadError::OpenDestination {
+                ref what,
+                ref source,
+            } => {
+                match storage_error(what, source) {
+                    // Not ours: a destination the client chose that cannot be made or written.
+                    ApiError::Internal(_) => ApiError::BadRequest(e.to_string()),
+                    other => other,
+                }
+            }
+            UploadError::Store {
+                ref what,
+                ref source,
+            } => storage_error(what, source),
+            UploadError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
+            UploadError::Body(_) | UploadError::IsADirectory(_) => {
                 ApiError::BadRequest(e.to_string())
             }
-            U::NoSpace { .. } => ApiError::InsufficientStorage(e.to_string()),
-            U::Io { .. } => ApiError::Internal(e.to_string()),
+            UploadError::Unzip(u) => match u {
+                U::TooLarge { .. } => ApiError::TooLarge(u.to_string()),
+                U::NotAZip(_) | U::BadEntry { .. } | U::NameTooLong { .. } => {
+                    ApiError::BadRequest(u.to_string())
+                }
+                U::NoSpace { .. } => ApiError::InsufficientStorage(u.to_string()),
+                U::Io { .. } => ApiError::Internal(u.to_string()),
+            },
+            UploadError::Task(_) => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -103,8 +130,7 @@ pub async fn upload_file(
             "Destination must be an absolute path".into(),
         ));
     }
-    let limit = rt.config.max_upload_bytes;
-    let mut field = loop {
+    let field = loop {
         match multipart.next_field().await {
             Ok(Some(f)) if f.name() == Some("file") => break f,
             Ok(Some(_)) => continue,
@@ -126,85 +152,16 @@ pub async fn upload_file(
             "Recursive uploads must be zip files".into(),
         ));
     }
-    let dest = PathBuf::from(&destination);
-    // Uploads belong to the agent user, as `write`'s files do (created directories too).
-    let owner = rt.config.is_root.then_some(rt.file_owner_uid);
-    let d = dest.clone();
-    tokio::task::spawn_blocking(move || files::store::create_dirs(&d, owner))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| match storage_error(&destination, &e) {
-            ApiError::Internal(_) => {
-                ApiError::BadRequest(format!("Cannot create {}: {e}", dest.display()))
-            }
-            other => other,
-        })?;
-
-    // Stream to a temp file next to the target: a dropped connection, an over-limit body or
-    // a full disk leaves nothing where a complete file is expected (the temp file is deleted
-    // on drop, on every error path below).
-    let tmp = tempfile::Builder::new()
-        .prefix(".sandboxd-upload-")
-        .tempfile_in(&dest)
-        .map_err(|e| match storage_error(&destination, &e) {
-            ApiError::Internal(_) => {
-                ApiError::BadRequest(format!("Cannot write to {destination}: {e}"))
-            }
-            other => other,
-        })?;
-    let (std_file, tmp_path) = tmp.into_parts();
-    let mut out = tokio::fs::File::from_std(std_file);
-    let shown = format!("{}/{}", destination.trim_end_matches('/'), filename);
-    let mut written: u64 = 0;
-    // After a failed write (a full disk) the rest of the body is still read, and dropped, so
-    // that the client, which is still sending, gets the answer rather than a reset.
-    let mut failed: Option<std::io::Error> = None;
-    loop {
-        match field.chunk().await {
-            Ok(Some(chunk)) => {
-                written += chunk.len() as u64;
-                if written > limit {
-                    return Err(ApiError::TooLarge(format!(
-                        "Upload exceeds the limit of {limit} bytes"
-                    )));
-                }
-                if failed.is_none() {
-                    failed = out.write_all(&chunk).await.err();
-                }
-            }
-            Ok(None) => break,
-            Err(e) => return Err(ApiError::BadRequest(format!("Malformed upload: {e}"))),
-        }
-    }
-    if let Some(e) = failed {
-        return Err(storage_error(&shown, &e));
-    }
-    out.flush().await.map_err(|e| storage_error(&shown, &e))?;
-    let std_file = out.into_std().await;
-
-    let target = dest.join(&filename);
-    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        if is_zip {
-            drop(std_file);
-            let report = files::unzip::extract(&tmp_path, &dest, &shown, limit, owner)?;
-            if !report.skipped.is_empty() {
-                tracing::warn!(archive = %shown, skipped = ?report.skipped, "skipped unsafe zip entries");
-            }
-            Ok(())
-        } else {
-            if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-                return Err(ApiError::BadRequest(format!("{shown} is a directory")));
-            }
-            files::store::adopt_attributes(&std_file, &target, owner)
-                .map_err(|e| storage_error(&shown, &e))?;
-            drop(std_file);
-            tmp_path
-                .persist(&target)
-                .map_err(|e| storage_error(&shown, &e.error))
-        }
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let up = Upload {
+        dest: PathBuf::from(&destination),
+        filename: filename.clone(),
+        extract: is_zip,
+        limit: rt.config.max_upload_bytes,
+        // Uploads belong to the agent user, as `write`'s files do (created directories too).
+        owner: rt.config.is_root.then_some(rt.file_owner_uid),
+    };
+    let body = StreamReader::new(field.map(|chunk| chunk.map_err(BodyError::wrap)));
+    store_upload(&up, body).await?;
     Ok(Json(json!({
         "filename": filename,
         "destination": destination,

@@ -125,7 +125,7 @@ fn prepare(config: &Config) -> Result<launch::Spec, String> {
     Ok(launch::Spec {
         binary,
         port,
-        token: uuid::Uuid::new_v4().to_string(),
+        token: sandboxd_child::token::uuid_v4(),
         cwd: config.working_dir.clone(),
         base_path: base_path(),
         run_as,

@@ -17,6 +17,23 @@ pub fn hex(n: usize) -> String {
     out
 }
 
+/// A random (version 4) UUID in its hyphenated text form, for tokens whose reference
+/// counterpart is `str(uuid.uuid4())` (the VS Code connection token).
+pub fn uuid_v4() -> String {
+    let mut b = bytes(16);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 /// `n` random bytes.
 pub fn bytes(n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
@@ -47,9 +64,19 @@ mod tests {
         let a = hex(16);
         let b = hex(16);
         assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
         assert_eq!(bytes(1000).len(), 1000);
         assert_eq!(hex(0), "");
+        let u = uuid_v4();
+        let parts: Vec<&str> = u.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'), "{u}");
+        assert!("89ab".contains(&parts[3][..1]), "{u}");
     }
 }

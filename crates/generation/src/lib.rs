@@ -20,6 +20,7 @@
 //! placeholders ([`fill`]) and shaping a number or an over-long output the way the
 //! generation's server printed them ([`NumberStyle`], [`Truncation`]).
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::borrow::Cow;

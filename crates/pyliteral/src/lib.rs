@@ -13,6 +13,7 @@
 //! action calls) and their error texts; this crate's [`ParseError`] is never shown to a
 //! client.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod parse;
