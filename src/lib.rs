@@ -9,6 +9,8 @@
 //! - [`actions`]: one module per action kind (`run`, `run_ipython`, `read`, `write`, `edit`,
 //!   `browse`) behind one dispatcher that holds the action lock.
 //! - [`files`]: disk work — path resolution, read/write semantics, listing, zip in and out.
+//! - [`executors`]: building the shell, kernel, browser and editor from the configuration,
+//!   and the shell's cwd they share; below both [`runtime`] and [`actions`].
 //! - [`runtime`]: the shared state and start-up order; executors that own a child process
 //!   (the shell, the kernel, the browser, evaluation mode's BrowserGym environment in
 //!   `crates/browsergym`) live in the workspace crates under `crates/`, next
@@ -27,6 +29,7 @@
 pub mod actions;
 pub mod agent_sandbox;
 pub mod config;
+pub mod executors;
 pub mod files;
 pub mod init;
 pub mod protocol;

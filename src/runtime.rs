@@ -1,5 +1,6 @@
 //! The shared state of a running server: configuration, the action lock, the shell's cwd,
-//! and one handle per executor. Also the start-up order and shutdown.
+//! and one handle per executor (built by [`crate::executors`]). Also the start-up order and
+//! shutdown.
 //!
 //! Start-up (`docs/spec/protocol.md` §1.3): user and working directory, executors, the git
 //! identity command; only then does `main` bind the port, so the 0.20 client, which treats
@@ -10,11 +11,11 @@
 //! timeout (the spec's "answer `/alive` early only if actions then wait" — they do, so
 //! `/alive`'s ok stays true).
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::executors::{self, Browser, ShellCwd};
 
 /// How long start-up waits for the shell's first prompt and the init command before serving.
 pub const SHELL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -35,7 +36,7 @@ pub struct Runtime {
     /// Serialises actions as the reference does; endpoints that are not actions never take it.
     pub(crate) action_lock: tokio::sync::Mutex<()>,
     /// The shell's current directory as of its last prompt.
-    cwd: RwLock<PathBuf>,
+    pub cwd: ShellCwd,
     /// The OH_ACI editor, shared by `edit`, oh_aci `read`, native `file_editor` cells and the
     /// kernel's callback (one undo history).
     pub editor: Arc<sandboxd_editor::Editor>,
@@ -43,7 +44,7 @@ pub struct Runtime {
     pub kernel: Option<Arc<sandboxd_kernel::Kernel>>,
     /// The headless browser (or, with --browsergym-eval-env, the evaluation environment);
     /// None with --no-enable-browser. Normal mode's Chromium starts at the first browse action.
-    pub browser: Option<Arc<crate::actions::browse::Browser>>,
+    pub browser: Option<Arc<Browser>>,
     /// The persistent bash session of the `run` action.
     pub shell: sandboxd_shell::Shell,
     /// The `vscode` plugin's server, started in the background.
@@ -64,16 +65,16 @@ impl Runtime {
         // Shell and kernel start concurrently; the browser only records its settings (it
         // starts at the first browse action), except in evaluation mode, whose environment
         // starts now as the reference's does.
-        let shell = crate::actions::run::start_shell(&config)?;
+        let shell = executors::start_shell(&config)?;
         // The kernel's private callback listener: bound first, its URL and token go to the
         // kernel; served once the runtime exists.
         let callback = crate::server::internal::Callback::bind().await?;
-        let kernel_start = tokio::spawn(crate::actions::run_ipython::start_kernel(
+        let kernel_start = tokio::spawn(executors::start_kernel(
             config.clone(),
             callback.url.clone(),
             callback.token.clone(),
         ));
-        let browser = crate::actions::browse::new_browser(&config).await?;
+        let browser = executors::new_browser(&config).await?;
         // In the background: `/alive` never waits for VS Code.
         let vscode = crate::vscode::VsCode::start(&config);
         let rt = Arc::new(Runtime {
@@ -81,9 +82,9 @@ impl Runtime {
             started,
             last_action: Mutex::new(started),
             action_lock: tokio::sync::Mutex::new(()),
-            cwd: RwLock::new(config.working_dir.clone()),
+            cwd: ShellCwd::new(config.working_dir.clone()),
             config,
-            editor: crate::actions::edit::new_editor(file_owner_uid),
+            editor: executors::new_editor(file_owner_uid),
             kernel: kernel_start.await??,
             browser,
             shell,
@@ -118,16 +119,6 @@ impl Runtime {
             }
         }
         Ok(rt)
-    }
-
-    /// The shell's current directory (the working dir until the shell reports one).
-    pub fn cwd(&self) -> PathBuf {
-        self.cwd.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Records the shell's current directory after a prompt.
-    pub fn set_cwd(&self, dir: PathBuf) {
-        *self.cwd.write().unwrap_or_else(|e| e.into_inner()) = dir;
     }
 
     /// Marks the start of an action (for `idle_time`).

@@ -10,139 +10,49 @@
 //! objects emptied unless `return_axtree` is true.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use sandboxd_browser::{BrowserConfig, BrowserObservation, BrowserService};
-use sandboxd_browsergym::{EvalConfig, EvalEnv, EvalObservation};
+use sandboxd_browser::BrowserObservation;
+use sandboxd_browsergym::EvalObservation;
 use serde_json::json;
 
-use crate::config::Config;
+use crate::executors::Browser;
 use crate::protocol::{
     BrowseAction, BrowseInteractiveAction, BrowseObservation, LatestBrowseExtras, Observation,
 };
-use crate::runtime::Runtime;
 
 /// The answer to a browse action when the browser is disabled (compat-latest.md O5).
 pub const DISABLED: &str = "Browser functionality is not supported or disabled.";
 
-/// What browse actions run on.
-// One value per server, behind an `Arc`: the size difference costs nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Browser {
-    /// Chromium over CDP, started at the first browse action.
-    Native(BrowserService),
-    /// `--browsergym-eval-env`: the benchmark's BrowserGym environment, started with the server.
-    Eval(Arc<EvalEnv>),
-}
-
-impl Browser {
-    /// Browsers (or evaluation environments) started to replace a lost one.
-    pub fn restarts(&self) -> u64 {
-        match self {
-            Browser::Native(b) => b.restarts(),
-            Browser::Eval(e) => e.restarts(),
-        }
-    }
-
-    async fn browse_url(&self, url: &str) -> EvalObservation {
-        match self {
-            Browser::Native(b) => EvalObservation {
-                obs: b.browse_url(url).await,
-                goal_image_urls: Vec::new(),
-            },
-            Browser::Eval(env) => env.browse_url(url).await,
-        }
-    }
-
-    async fn browse_interactive(&self, script: &str) -> EvalObservation {
-        match self {
-            Browser::Native(b) => EvalObservation {
-                obs: b.browse_interactive(script).await,
-                goal_image_urls: Vec::new(),
-            },
-            Browser::Eval(env) => env.browse_interactive(script).await,
-        }
-    }
-
-    /// Stops the browser or the environment and everything it started.
-    pub async fn shutdown(&self) {
-        match self {
-            Browser::Native(b) => b.shutdown().await,
-            Browser::Eval(env) => env.shutdown().await,
-        }
-    }
-}
-
-/// Builds the browser from the configuration. Normal mode launches nothing here; evaluation
-/// mode starts the environment and fails start-up when BrowserGym, the benchmark's package
-/// or the id is missing (the task itself loads in the background).
-pub async fn new_browser(config: &Config) -> anyhow::Result<Option<Arc<Browser>>> {
-    if !config.enable_browser {
-        if let Some(env) = &config.browsergym_eval_env {
-            anyhow::bail!(
-                "--browsergym-eval-env {env:?} needs the browser, but it is disabled (--no-enable-browser)"
-            );
-        }
-        return Ok(None);
-    }
-    let secs = config.cli.browser_step_timeout;
-    if !(secs.is_finite() && secs > 0.0) {
-        anyhow::bail!("--browser-step-timeout must be a positive number of seconds, got {secs}");
-    }
-    let step_timeout = std::time::Duration::from_secs_f64(secs);
-    let Some(env_id) = &config.browsergym_eval_env else {
-        return Ok(Some(Arc::new(Browser::Native(BrowserService::new(
-            BrowserConfig {
-                executable: config.cli.browser_path.clone(),
-                step_timeout,
-            },
-        )))));
-    };
-    let chromium = sandboxd_browser::launch::find_executable(config.cli.browser_path.as_deref())
-        .map_err(|e| anyhow::anyhow!("--browsergym-eval-env {env_id:?} needs Chromium: {e}"))?;
-    let python = config
-        .cli
-        .browsergym_python
-        .clone()
-        .or_else(|| config.cli.python.clone())
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or_else(|| "python3".into());
-    let env = EvalEnv::start(EvalConfig {
-        env_id: env_id.clone(),
-        python,
-        chromium,
-        step_timeout,
-    })
-    .await
-    .map_err(anyhow::Error::msg)?;
-    Ok(Some(Arc::new(Browser::Eval(env))))
-}
-
-/// Opens a URL.
-pub async fn execute(rt: &Arc<Runtime>, action: BrowseAction) -> Observation {
-    let Some(browser) = &rt.browser else {
+/// Opens a URL; the latest client's screenshots are saved under `working_dir`.
+pub async fn execute(
+    browser: Option<&Browser>,
+    working_dir: &Path,
+    action: BrowseAction,
+) -> Observation {
+    let Some(browser) = browser else {
         return Observation::error(DISABLED);
     };
     let obs = browser.browse_url(&action.url).await;
-    shape(rt, obs, "browse", action.return_axtree).await
+    shape(working_dir, obs, "browse", action.return_axtree).await
 }
 
 /// Runs a BrowserGym action script.
 pub async fn execute_interactive(
-    rt: &Arc<Runtime>,
+    browser: Option<&Browser>,
+    working_dir: &Path,
     action: BrowseInteractiveAction,
 ) -> Observation {
-    let Some(browser) = &rt.browser else {
+    let Some(browser) = browser else {
         return Observation::error(DISABLED);
     };
     let obs = browser.browse_interactive(&action.browser_actions).await;
-    shape(rt, obs, "browse_interactive", action.return_axtree).await
+    shape(working_dir, obs, "browse_interactive", action.return_axtree).await
 }
 
 async fn shape(
-    rt: &Arc<Runtime>,
+    working_dir: &Path,
     answer: EvalObservation,
     trigger: &str,
     return_axtree: Option<bool>,
@@ -153,7 +63,7 @@ async fn shape(
     } = answer;
     let screenshot_path = match return_axtree {
         Some(_) if !obs.screenshot.is_empty() => {
-            save_screenshot(&rt.config.working_dir, &obs.screenshot).await
+            save_screenshot(working_dir, &obs.screenshot).await
         }
         _ => None,
     };

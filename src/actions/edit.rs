@@ -1,21 +1,21 @@
 //! The OH_ACI file editor (`str_replace_editor`) for both client generations, on the one
-//! shared [`sandboxd_editor::Editor`] in [`Runtime::editor`] (`docs/spec/editor.md`,
+//! shared [`sandboxd_editor::Editor`] (`docs/spec/editor.md`,
 //! `docs/spec/compat-latest.md` §A2–A3).
 //!
 //! Owns: mapping editor results to observations (0.20 shapes of `editor.md` §5, latest
 //! shapes of `compat-latest.md` §A3), the native path for client-generated
 //! `print(file_editor(**{...}))` cells, the `<oh_aci_output_…>` extraction for kernel
-//! cells, and the internal endpoint the kernel's `file_editor` calls back into.
+//! cells.
 //! Must never: create a second editor (undo history must be shared), take the action lock
 //! (the kernel callback runs while a `run_ipython` action holds it), or answer 5xx for
 //! anything an agent can send.
 //!
 //! # Interfaces for other modules
 //!
-//! * `read` (lead): [`view_for_read`]`(rt, &action).await -> Option<Observation>` — `None`
+//! * `read`: [`view_for_read`]`(editing, &action).await -> Option<Observation>` — `None`
 //!   unless `impl_source == "oh_aci"`.
 //! * `run_ipython` (kernel helper), before running a cell:
-//!   [`from_ipython_code`]`(rt, &action).await -> Option<Observation>` — `Some` when the cell
+//!   [`from_ipython_code`]`(editing, &action).await -> Option<Observation>` — `Some` when the cell
 //!   is exactly the client-generated `print(file_editor(**{...}))` with a literal this
 //!   parser reads and `include_extra` is false; answered natively, no kernel involved.
 //!   `None` otherwise: run the cell in the kernel as usual (Python then gives its own
@@ -29,65 +29,41 @@
 //!   usual); otherwise the final observation (`edit`/`read`, or `run_ipython` whose content
 //!   already ends with `extra_suffix`).
 //!
-//! # `POST /internal/file_editor` (the kernel's `file_editor` callback)
 //!
-//! Served only on the private loopback listener of [`crate::server::internal`], behind its
-//! per-boot token (header `X-Sandboxd-Callback-Token`); no action lock.
-//! Request body (JSON object):
-//! ```json
-//! {"args": {"command": "view", "path": "/workspace/a.py", "view_range": [1, 5]},
-//!  "cwd": "/workspace"}
-//! ```
-//! `args` = the keyword arguments exactly as `file_editor` received them (JSON-encoded;
-//! tuples become lists); `cwd` = the kernel's `os.getcwd()` (optional; used for the
-//! `"Maybe you meant <cwd>/<path>?"` hint, default: the shell's cwd).
-//! Response 200, one of:
-//! ```json
-//! {"ok": true, "result": {"output": "...", "error": null, "path": "...", "prev_exist": true,
-//!   "old_content": null, "new_content": null, "formatted_output_and_error": "..."},
-//!  "text": "<oh_aci_output_<hex>>\n{...json, indent 2...}\n</oh_aci_output_<hex>>"}
-//! {"ok": false, "exception": "TypeError", "message": "file_editor() got an unexpected keyword argument 'x'"}
-//! ```
-//! For an editor error `ok` is true and `result` is `{"output": null, "error": "<msg>",
-//! "formatted_output_and_error": "ERROR:\n<msg>"}` (no `path`), as the reference prints it.
-//! The Python side returns `text` (what the reference's `file_editor` returns), or raises
-//! the builtin exception named by `exception` with `message`. A body that is not such an
-//! object gets 400 `{"detail": ...}`.
+//! The kernel's own `file_editor` calls back into the same editor through
+//! `POST /internal/file_editor`, served by `src/server/internal.rs`.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use sandboxd_editor::{
-    error_json, get_diff, parse_file_editor_call, tagged, Context, EditError, Editor, Output,
-    PyValue, Request,
+    get_diff, parse_file_editor_call, tagged, Context, EditError, Editor, Output, PyValue, Request,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::executors::ShellCwd;
 use crate::protocol::{
     EditAction, EditObservation, EditShape, IpythonAction, Observation, ReadAction,
 };
-use crate::runtime::Runtime;
 use sandboxd_generation::{Generation, RelativeHint};
 
 /// `impl_source` of every editor observation.
 const OH_ACI: &str = "oh_aci";
 
-/// Builds the server's one editor: created files belong to the agent user, like `write`'s.
-pub fn new_editor(file_owner_uid: u32) -> Arc<Editor> {
-    Arc::new(Editor::new(sandboxd_editor::Config {
-        new_file_owner: sandboxd_editor::NewFileOwner(Some((file_owner_uid, file_owner_uid))),
-        ..Default::default()
-    }))
+/// What editor calls use: the one editor, the shell's cwd and the workspace root (the two
+/// directories relative-path hints point into).
+pub struct Editing<'a> {
+    /// The server's one editor (one undo history).
+    pub editor: &'a Arc<Editor>,
+    /// The shell's current directory.
+    pub cwd: &'a ShellCwd,
+    /// The working directory the server was started with.
+    pub working_dir: &'a Path,
 }
 
 /// Runs one editor call off the async runtime; a panic inside becomes a Python-style error.
-async fn call(rt: &Arc<Runtime>, req: Request, ctx: Context) -> Result<Output, EditError> {
-    let editor = rt.editor.clone();
+async fn call(ed: &Editing<'_>, req: Request, ctx: Context) -> Result<Output, EditError> {
+    let editor = ed.editor.clone();
     tokio::task::spawn_blocking(move || editor.call(&req, &ctx))
         .await
         .unwrap_or_else(|e| {
@@ -101,10 +77,10 @@ async fn call(rt: &Arc<Runtime>, req: Request, ctx: Context) -> Result<Output, E
 /// The editor context of a call from `generation`: the directory its relative-path hint
 /// points into (E14) — the kernel's cwd (synced to the shell's) for openhands-aci 0.1.8,
 /// the workspace root for 0.3.2.
-fn context(rt: &Runtime, generation: Generation) -> Context {
+fn context(ed: &Editing<'_>, generation: Generation) -> Context {
     let cwd = match generation.dialect().editor.relative_hint {
-        RelativeHint::ShellCwd => rt.cwd(),
-        RelativeHint::WorkspaceIfExists => rt.config.working_dir.clone(),
+        RelativeHint::ShellCwd => ed.cwd.get(),
+        RelativeHint::WorkspaceIfExists => ed.working_dir.to_path_buf(),
     };
     Context {
         cwd: Some(cwd),
@@ -155,17 +131,13 @@ fn legacy_observation(result: Result<Output, EditError>, code: String) -> Observ
 }
 
 /// Runs a parsed `file_editor(**{...})` call; the diff is computed off the async runtime too.
-async fn run_legacy(
-    rt: &Arc<Runtime>,
-    items: Vec<(PyValue, PyValue)>,
-    code: String,
-) -> Observation {
+async fn run_legacy(ed: &Editing<'_>, items: Vec<(PyValue, PyValue)>, code: String) -> Observation {
     let req = match Request::from_kwargs(items) {
         Ok(r) => r,
         Err(e) => return legacy_observation(Err(e), code),
     };
-    let editor = rt.editor.clone();
-    let ctx = context(rt, Generation::V0_20);
+    let editor = ed.editor.clone();
+    let ctx = context(ed, Generation::V0_20);
     let started = std::time::Instant::now();
     let obs =
         tokio::task::spawn_blocking(move || legacy_observation(editor.call(&req, &ctx), code))
@@ -180,14 +152,14 @@ async fn run_legacy(
 
 /// A `run_ipython` cell that is exactly the 0.20 client's editor call, answered natively;
 /// `None` for any other cell (see the module docs).
-pub async fn from_ipython_code(rt: &Arc<Runtime>, action: &IpythonAction) -> Option<Observation> {
+pub async fn from_ipython_code(ed: &Editing<'_>, action: &IpythonAction) -> Option<Observation> {
     if action.include_extra {
         // The reference would append the kernel's interpreter path to an error answer;
         // let the kernel run it (its file_editor calls back into this same editor).
         return None;
     }
     let items = parse_file_editor_call(&action.code)?;
-    Some(run_legacy(rt, items, action.code.clone()).await)
+    Some(run_legacy(ed, items, action.code.clone()).await)
 }
 
 /// Maps the `<oh_aci_output_…>` blocks printed by a kernel cell (`docs/spec/ipython.md` §4).
@@ -256,20 +228,20 @@ fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
 /// The editor's `view` sent as `read` with `impl_source: "oh_aci"`: the 0.20 form
 /// (`translated_ipython_code`) answered per `editor.md` §5, the latest form (`view_range`)
 /// per `compat-latest.md` §A2 (always a `read` observation). `None` for other reads.
-pub async fn view_for_read(rt: &Arc<Runtime>, action: &ReadAction) -> Option<Observation> {
+pub async fn view_for_read(ed: &Editing<'_>, action: &ReadAction) -> Option<Observation> {
     if action.impl_source != OH_ACI {
         return None;
     }
     if action.generation == Generation::V0_20 {
         if let Some(items) = parse_file_editor_call(&action.translated_ipython_code) {
-            return Some(run_legacy(rt, items, action.translated_ipython_code.clone()).await);
+            return Some(run_legacy(ed, items, action.translated_ipython_code.clone()).await);
         }
     }
     let mut req = Request::new("view", &action.path);
     if let Some(range) = &action.view_range {
         req.view_range = PyValue::List(range.iter().map(|i| PyValue::Int(*i)).collect());
     }
-    let content = match call(rt, req, context(rt, action.generation)).await {
+    let content = match call(ed, req, context(ed, action.generation)).await {
         Ok(out) => out.formatted(),
         Err(EditError::Tool(e)) => format!("ERROR:\n{e}"),
         Err(EditError::Python { message, .. }) => format!("ERROR:\n{message}"),
@@ -303,7 +275,7 @@ fn parse_py_int(s: &str) -> Option<i64> {
 }
 
 /// An `edit` action from the latest client (`compat-latest.md` §A3).
-pub async fn execute(rt: &Arc<Runtime>, action: EditAction) -> Observation {
+pub async fn execute(ed: &Editing<'_>, action: EditAction) -> Observation {
     let answer = |content: String, diff: String| {
         Observation::Edit(Box::new(EditObservation {
             content,
@@ -350,8 +322,8 @@ pub async fn execute(rt: &Arc<Runtime>, action: EditAction) -> Observation {
         new_str: str_arg(&action.new_str),
         insert_line,
     };
-    let editor = rt.editor.clone();
-    let ctx = context(rt, action.generation);
+    let editor = ed.editor.clone();
+    let ctx = context(ed, action.generation);
     let path = action.path.clone();
     let result = tokio::task::spawn_blocking(move || {
         editor.call(&req, &ctx).map(|out| {
@@ -371,57 +343,6 @@ pub async fn execute(rt: &Arc<Runtime>, action: EditAction) -> Observation {
             answer(format!("ERROR:\n{message}"), String::new())
         }
         Err(e) => answer(format!("ERROR:\nThe editor failed: {e}"), String::new()),
-    }
-}
-
-// ---- the kernel's callback -------------------------------------------------------------------
-
-/// `POST /internal/file_editor` (contract in the module docs).
-pub async fn internal_file_editor(State(rt): State<Arc<Runtime>>, body: Bytes) -> Response {
-    let bad = |m: &str| (StatusCode::BAD_REQUEST, Json(json!({"detail": m}))).into_response();
-    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&body) else {
-        return bad("Request body must be a JSON object");
-    };
-    let Some(Value::Object(args)) = body.remove("args") else {
-        return bad("\"args\" must be an object of file_editor keyword arguments");
-    };
-    let cwd = match body.remove("cwd") {
-        Some(Value::String(c)) if c.starts_with('/') => PathBuf::from(c),
-        _ => rt.cwd(),
-    };
-    let req = match Request::from_json(&args) {
-        Ok(r) => r,
-        Err(e) => return Json(exception_json(&e)).into_response(),
-    };
-    // Kernel cells are the 0.20 client's way of editing (the latest client sends `edit`).
-    let ctx = Context {
-        cwd: Some(cwd),
-        generation: Generation::V0_20,
-    };
-    let editor = rt.editor.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        let result = match editor.call(&req, &ctx) {
-            Ok(out) => out.to_json(),
-            Err(EditError::Tool(e)) => error_json(&e),
-            Err(e) => return exception_json(&e),
-        };
-        let text = tagged::marker_block(&result);
-        json!({"ok": true, "result": result, "text": text})
-    })
-    .await
-    .unwrap_or_else(|e| json!({"ok": false, "exception": "RuntimeError", "message": format!("the editor failed: {e}")}));
-    Json(answer).into_response()
-}
-
-fn exception_json(e: &EditError) -> Value {
-    match e {
-        EditError::Python { kind, message } => {
-            json!({"ok": false, "exception": kind, "message": message})
-        }
-        EditError::Tool(t) => {
-            let result = error_json(t);
-            json!({"ok": true, "text": tagged::marker_block(&result), "result": result})
-        }
     }
 }
 

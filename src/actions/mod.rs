@@ -1,5 +1,7 @@
 //! Action execution: one module per action kind, each owning how its action is carried out
-//! and how its observation is built, behind [`dispatch`].
+//! and how its observation is built, behind [`dispatch`]. Each gets the handles it uses
+//! (the shell, the kernel, the editor, the shell's cwd, ...), as mini-redis's
+//! `Command::apply(db, dst, shutdown)` does; only the dispatcher sees the whole runtime.
 //!
 //! The dispatcher holds the global action lock for the whole action (the reference runs one
 //! action at a time), bounds every action by its [`deadline`] (so nothing holds the lock for
@@ -51,15 +53,26 @@ pub async fn dispatch(rt: Arc<Runtime>, action: Action) -> Observation {
     }
 }
 
-async fn execute(rt: &Arc<Runtime>, action: Action) -> Observation {
+/// Hands each action the handles it uses, and nothing else of the runtime.
+async fn execute(rt: &Runtime, action: Action) -> Observation {
+    let editing = edit::Editing {
+        editor: &rt.editor,
+        cwd: &rt.cwd,
+        working_dir: &rt.config.working_dir,
+    };
+    let browser = rt.browser.as_deref();
+    let wd = rt.config.working_dir.as_path();
     match action {
-        Action::Run(a) => run::execute(rt, a).await,
-        Action::RunIpython(a) => run_ipython::execute(rt, a).await,
-        Action::Read(a) => read::execute(rt, a).await,
-        Action::Write(a) => write::execute(rt, a).await,
-        Action::Edit(a) => edit::execute(rt, a).await,
-        Action::Browse(a) => browse::execute(rt, a).await,
-        Action::BrowseInteractive(a) => browse::execute_interactive(rt, a).await,
+        Action::Run(a) => run::execute(&rt.shell, &rt.cwd, &rt.config, a).await,
+        Action::RunIpython(a) => run_ipython::execute(rt.kernel.as_deref(), &editing, a).await,
+        Action::Read(a) => read::execute(&editing, a).await,
+        Action::Write(a) => {
+            let owner = rt.config.is_root.then_some(rt.file_owner_uid);
+            write::execute(&rt.cwd, owner, a).await
+        }
+        Action::Edit(a) => edit::execute(&editing, a).await,
+        Action::Browse(a) => browse::execute(browser, wd, a).await,
+        Action::BrowseInteractive(a) => browse::execute_interactive(browser, wd, a).await,
         Action::Unsupported(kind) => unsupported(&kind),
     }
 }

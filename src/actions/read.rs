@@ -6,20 +6,18 @@
 //! media files still come back as data URLs (the reference's check made that branch dead)
 //! and relative paths are sniffed where the read resolves them, not in the server's cwd.
 
-use std::io::Read;
-use std::path::Path;
-use std::sync::Arc;
-
+use super::edit::Editing;
 use crate::files::{self, Cancel};
 use crate::protocol::{Observation, ReadAction};
-use crate::runtime::Runtime;
+use std::io::Read;
+use std::path::Path;
 
 /// Bytes sniffed, as binaryornot reads them.
 const SNIFF_BYTES: u64 = 1024;
 
-/// Reads a file.
-pub async fn execute(rt: &Arc<Runtime>, action: ReadAction) -> Observation {
-    let cwd = rt.cwd();
+/// Reads a file (relative paths from the shell's cwd), or views it in the editor.
+pub async fn execute(editing: &Editing<'_>, action: ReadAction) -> Observation {
+    let cwd = editing.cwd.get();
     let via_editor = action.impl_source == "oh_aci";
     if let Some(refusal) = action.generation.dialect().files.binary_read_error {
         // The editor sees the path as sent (it refuses relative ones itself).
@@ -39,7 +37,7 @@ pub async fn execute(rt: &Arc<Runtime>, action: ReadAction) -> Observation {
             }
         }
     }
-    if let Some(obs) = super::edit::view_for_read(rt, &action).await {
+    if let Some(obs) = super::edit::view_for_read(editing, &action).await {
         return obs;
     }
     let path = files::resolve(&cwd, &action.path);

@@ -5,34 +5,21 @@
 //! itself, and records the shell's cwd after every prompt for read/write/kernel.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use sandboxd_shell::{RunRequest, Shell, ShellOptions, ShellOutcome};
+use sandboxd_shell::{RunRequest, Shell, ShellOutcome};
 
 use crate::config::Config;
+use crate::executors::{shell_options, ShellCwd};
 use crate::protocol::{CmdOutputMetadata, Observation, RunAction};
-use crate::runtime::Runtime;
 
-/// Shell options from the configuration; `working_dir` overrides the start directory.
-fn shell_options(config: &Config, working_dir: Option<PathBuf>) -> ShellOptions {
-    ShellOptions {
-        // Only root can switch users; an unprivileged server's shell runs as itself.
-        username: config.is_root.then(|| config.username.clone()),
-        working_dir: working_dir.unwrap_or_else(|| config.working_dir.clone()),
-        no_change_timeout: config.no_change_timeout,
-        env: Vec::new(),
-        startup_limit: sandboxd_shell::STARTUP_LIMIT,
-    }
-}
-
-/// Starts the main shell (at server start-up) in the background: a slow `~/.bashrc` does
-/// not hold the server back; `run` actions wait for the shell within their own timeout.
-pub fn start_shell(config: &Config) -> anyhow::Result<Shell> {
-    Ok(Shell::launch(shell_options(config, None))?)
-}
-
-/// Runs a command in the shell.
-pub async fn execute(rt: &Arc<Runtime>, action: RunAction) -> Observation {
+/// Runs a command in the shell (`is_static`: in a new one, started in `config`'s working
+/// directory or the action's `cwd`); records the cwd the prompt reports.
+pub async fn execute(
+    shell: &Shell,
+    cwd: &ShellCwd,
+    config: &Config,
+    action: RunAction,
+) -> Observation {
     let req = RunRequest {
         command: action.command.clone(),
         is_input: action.is_input,
@@ -47,12 +34,12 @@ pub async fn execute(rt: &Arc<Runtime>, action: RunAction) -> Observation {
             if p.is_absolute() {
                 p
             } else {
-                rt.config.working_dir.join(p)
+                config.working_dir.join(p)
             }
         });
-        sandboxd_shell::run_isolated(shell_options(&rt.config, cwd), req).await
+        sandboxd_shell::run_isolated(shell_options(config, cwd), req).await
     } else {
-        rt.shell.run(req).await
+        shell.run(req).await
     };
     match outcome {
         ShellOutcome::Output {
@@ -62,7 +49,7 @@ pub async fn execute(rt: &Arc<Runtime>, action: RunAction) -> Observation {
         } => {
             if !action.is_static {
                 if let Some(wd) = m.working_dir.as_deref().filter(|w| !w.is_empty()) {
-                    rt.set_cwd(PathBuf::from(wd));
+                    cwd.set(PathBuf::from(wd));
                 }
             }
             let bash = &action.generation.dialect().bash;

@@ -1,15 +1,12 @@
 //! `write`: replace lines of a file, or create it (`docs/spec/files.md` §3).
 
-use std::sync::Arc;
-
+use crate::executors::ShellCwd;
 use crate::files::{self, Cancel};
 use crate::protocol::{Observation, WriteAction};
-use crate::runtime::Runtime;
 
-/// Writes a file.
-pub async fn execute(rt: &Arc<Runtime>, action: WriteAction) -> Observation {
-    let path = files::resolve(&rt.cwd(), &action.path);
-    let owner = rt.config.is_root.then_some(rt.file_owner_uid);
+/// Writes a file (relative paths from the shell's `cwd`); new files belong to `owner`.
+pub async fn execute(cwd: &ShellCwd, owner: Option<u32>, action: WriteAction) -> Observation {
+    let path = files::resolve(&cwd.get(), &action.path);
     let cancel = Cancel::default();
     // Abandoned at the deadline (this future dropped), the blocking write stops too.
     let _stop = cancel.on_drop();
