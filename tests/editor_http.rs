@@ -145,7 +145,8 @@ fn both_generations_share_one_editor() {
         view["content"],
         format!("Here's the result of running `cat -n` on {p}:\n     1\tx = 1\n     2\t\n")
     );
-    // The latest editor (openhands-aci 0.3.2) counts "x = 1\n" as one line (E3).
+    // The latest editor (openhands-aci 0.3.2) counts "x = 1\n" as one line (the line count N,
+    // `docs/spec/compat-latest-texts.md` §3 row E3).
     let latest_view = |range: Value| {
         s.action(
             json!({"action": "read", "timeout": 120.0, "args": {"path": p,

@@ -1,5 +1,5 @@
-//! Helpers of the hardening tests (`hardening_files.rs`, `hardening_key.rs`): actions with
-//! their answer time, uploads, a dedicated non-root agent user, bounded servers.
+//! Helpers of the hardening tests (`tests/hardening_files.rs`, `tests/hardening_key.rs`):
+//! actions with their answer time, uploads, a dedicated non-root agent user, bounded servers.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;

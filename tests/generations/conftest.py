@@ -1,4 +1,4 @@
-"""Reuses the conformance suite's harness (ohconf.py: options, launcher, the Runtime client
+"""Reuses the conformance suite's harness (tests/conformance/ohconf.py: options, launcher, the Runtime client
 and its fixtures) for sandboxd's own per-generation text tests.
 
 The suite is a verbatim copy that is never edited (tests/conformance/README.md); its

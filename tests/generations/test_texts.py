@@ -3,7 +3,11 @@ once as the 0.20 client asks it and once as the latest client does, with both an
 asserted side by side: the latest client gets the latest server's text, the 0.20 client
 keeps the 0.20 server's (or sandboxd's documented fix where the reference had a bug).
 
-Runs against the real binary through the shared conformance harness (conftest.py)."""
+Each test is named after the rows it covers, by their IDs in that file (`test_b1_b2_...` =
+rows B1 and B2): B = §1 bash, S = §2 server, E = §3 editor, W = §4 browser, I = §5 IPython.
+
+Runs against the real binary through the shared conformance harness
+(tests/generations/conftest.py)."""
 
 import base64
 import os
@@ -97,7 +101,7 @@ def interrupt(rt, latest: bool):
         rt.run('C-c', timeout=10)
 
 
-# ---- §1 bash ---------------------------------------------------------------------------
+# ---- docs/spec/compat-latest-texts.md §1 bash --------------------------------------------
 
 
 def test_b1_b2_hard_timeout_suffix_and_number(shell):
@@ -220,7 +224,7 @@ def test_b14_long_output_is_cut_for_the_latest_client(rt):
     assert latest_run(rt, 'seq 1 10000', hidden=True)['content'] == full
 
 
-# ---- §2 server ---------------------------------------------------------------------------
+# ---- docs/spec/compat-latest-texts.md §2 server ------------------------------------------
 
 
 def tiny_png() -> bytes:
@@ -280,7 +284,7 @@ def test_s4_edit_content_and_diff(rt, wd):
     assert 'diff' not in extras(obs)
 
 
-# ---- §3 editor ---------------------------------------------------------------------------
+# ---- docs/spec/compat-latest-texts.md §3 editor ------------------------------------------
 
 
 def test_e1_directory_view(rt, wd):
@@ -475,7 +479,7 @@ def test_e20_undo_history_holds_ten_states(rt, wd):
     assert rt.ok(f'cat {p}') == 's1'
 
 
-# ---- §5 IPython ---------------------------------------------------------------------------
+# ---- docs/spec/compat-latest-texts.md §5 IPython -----------------------------------------
 
 
 def latest_ipython(rt, code, timeout):
@@ -506,7 +510,7 @@ def test_i2_images(rt):
     assert_extras_keys(obs, 'latest')
 
 
-# ---- §4 file viewer (latest client only) ----------------------------------------------------
+# ---- docs/spec/compat-latest-texts.md §4 file viewer (latest client only) ----------------
 
 
 def test_w10_file_viewer_title(rt, wd):

@@ -1,7 +1,9 @@
-//! Kubernetes agent-sandbox's runtime API (KEP-539.2, "Core" conformance), served by
-//! sandboxd next to the OpenHands protocol: the REST file API of `filesystem.yaml` and the
-//! gRPC `process.v1.ProcessService` of `proto/process/v1/process.proto`, with the reference
-//! daemon's (`kubernetes-sigs/agent-sandbox`, `packages/sandboxd/`) defaults where they apply.
+//! Kubernetes agent-sandbox's runtime API (KEP-539.2, "Core" conformance:
+//! `docs/spec/agent-sandbox/KEP-539.2.md`), served by sandboxd next to the OpenHands protocol:
+//! the REST file API of `docs/spec/agent-sandbox/filesystem.yaml` and the gRPC
+//! `process.v1.ProcessService` of `crates/agent-sandbox/proto/process/v1/process.proto`, with
+//! the reference daemon's (`kubernetes-sigs/agent-sandbox`, `packages/sandboxd/`) defaults
+//! where they apply.
 //!
 //! Layout:
 //! - [`wire`]: wire types only — the generated gRPC messages and service code, the JSON bodies.

@@ -4,9 +4,9 @@
 //! real BrowserGym environment, in a Python child that sandboxd supervises, on the system's
 //! Chromium, without Playwright's slow motion.
 //!
-//! Layout: [`env`] (the episode: start-up, steps, goal and rewards, restarts) →
-//! [`process`] (the bridge child: set-up, pipes, exit, cleanup) speaking [`wire`] (length-
-//! prefixed frames) to `python/sandboxd_browsergym.py`; [`observe`] turns a step into the
+//! Layout: [`env`] (the episode: start-up, steps, goal and rewards, restarts) → [`process`]
+//! (the bridge child: set-up, pipes, exit, cleanup) speaking [`wire`] (length-prefixed frames)
+//! to `crates/browsergym/python/sandboxd_browsergym.py`; [`observe`] turns a step into the
 //! browser crate's [`sandboxd_browser::BrowserObservation`] with normal mode's builders.
 
 pub mod env;

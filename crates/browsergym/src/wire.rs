@@ -1,7 +1,8 @@
-//! The frames between sandboxd and its BrowserGym bridge (`python/sandboxd_browsergym.py`):
-//! an 8-byte header — the JSON part's length and the binary part's length, both u32
-//! big-endian — then the JSON, then the binary part (a step's screenshot as raw RGB pixels,
-//! so neither side spends time on base64 or PNG inside Python).
+//! The frames between sandboxd and its BrowserGym bridge
+//! (`crates/browsergym/python/sandboxd_browsergym.py`): an 8-byte header — the JSON part's
+//! length and the binary part's length, both u32 big-endian — then the JSON, then the binary
+//! part (a step's screenshot as raw RGB pixels, so neither side spends time on base64 or PNG
+//! inside Python).
 //!
 //! Owns the byte format and the message types; no process handling, no observation logic.
 

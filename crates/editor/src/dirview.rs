@@ -4,7 +4,8 @@
 //!
 //! Owns: walking two levels, hidden-entry rules, byte-order sorting and the 16000-character
 //! clip. Must never: run a shell (the reference's unquoted `find` is an injection hole,
-//! quirk E4) or hold more entries in memory than the clipped listing can show.
+//! `docs/spec/editor.md` §8, quirk E4) or hold more entries in memory than the clipped
+//! listing can show.
 
 use std::collections::BinaryHeap;
 use std::ffi::OsString;

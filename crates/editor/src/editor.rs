@@ -4,8 +4,9 @@
 //! `docs/compat-editor.md`).
 //!
 //! Owns: command dispatch, validation order, the success texts, the undo store. The
-//! commands live in `view`, `replace` and `insert`; where the generations differ they read
-//! the one table ([`sandboxd_generation::Dialect`]) of the call's [`Context::generation`].
+//! commands live in `view`, `replace` (locating `old_str` in `tab_match` and `occurrences`)
+//! and `insert`; where the generations differ they read the one table
+//! ([`sandboxd_generation::Dialect`]) of the call's [`Context::generation`].
 //! Must never: be duplicated — one [`Editor`] serves both client generations and the
 //! kernel's `file_editor` callback, so undo history is shared; share it behind an `Arc`.
 //! All methods block (file I/O): call them from `spawn_blocking`.
@@ -24,7 +25,9 @@ use crate::request::{normalize_path, Request};
 use crate::text::make_output;
 
 mod insert;
+mod occurrences;
 mod replace;
+mod tab_match;
 mod view;
 
 /// Lines of context below an edit in the snippet (and above it for 0.1.8).
@@ -107,7 +110,7 @@ impl Output {
     }
 }
 
-/// The §4 result object of an editor error (no `path` key).
+/// The result object (`docs/spec/editor.md` §4) of an editor error (no `path` key).
 pub fn error_json(err: &ToolError) -> Value {
     let msg = err.to_string();
     json!({"output": null, "error": msg, "formatted_output_and_error": format!("ERROR:\n{msg}")})
@@ -160,7 +163,7 @@ impl Editor {
         self.history.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs one call: path validation first (§3), then the command.
+    /// Runs one call: path validation first (`docs/spec/editor.md` §3), then the command.
     pub fn call(&self, req: &Request, ctx: &Context) -> Result<Output, EditError> {
         let path = normalize_path(&req.path);
         self.validate_path(&req.command, &path, ctx)?;
@@ -245,7 +248,8 @@ impl Editor {
             }
         };
         create_file(p, path, text.as_bytes(), self.config.new_file_owner)?;
-        // Reference quirk E2 kept: undo right after create restores this same text.
+        // Kept from the reference: undo right after create restores this same text instead of
+        // deleting the file (`docs/spec/editor.md` §8, quirk E2).
         self.history().push(path, text.clone(), false);
         Ok(Output {
             output: format!("File created successfully at: {path}"),

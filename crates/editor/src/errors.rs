@@ -1,5 +1,5 @@
 //! Every error text the editor can produce (`docs/spec/editor.md` §2–3, and the latest editor's
-//! validation messages, `docs/spec/compat-latest.md` §A3).
+//! validation messages of the `edit` action, `docs/spec/compat-latest.md` §A3).
 //!
 //! Owns: the exact wording. Must never: decide *when* an error applies (that is the
 //! editor's job) — keeping the texts in one enum lets tests cover each of them.
@@ -54,7 +54,8 @@ pub enum ToolError {
         lines: String,
     },
     /// `insert_line` outside `[0, N]` (no final period in the reference texts); the hint
-    /// is the generation's (E8).
+    /// is the generation's (the `insert_line` range error, `docs/spec/compat-latest-texts.md`
+    /// §3 row E8).
     #[error("Invalid `insert_line` parameter: {line}. {hint}")]
     InsertLineOutOfRange {
         /// `str(insert_line)`.
@@ -62,7 +63,8 @@ pub enum ToolError {
         /// `It should be within the range of … [0, N]`.
         hint: String,
     },
-    /// A non-`view` command on a file type only `view` may open (latest editor, E17).
+    /// A non-`view` command on a file type only `view` may open (latest editor's supported
+    /// binary types, `docs/spec/compat-latest-texts.md` §3 row E17).
     #[error("Invalid `path` parameter: {path}. The path {path} points to a binary file ({suffix}) and only the `view` command can be used on supported binary files.")]
     ViewOnlyBinary {
         /// The file.
@@ -70,8 +72,9 @@ pub enum ToolError {
         /// Its suffix as written (`.PDF`).
         suffix: String,
     },
-    /// `view` of a file the latest editor would convert to Markdown (E17); sandboxd has no
-    /// converter, so the agent is sent to Python as the reference does when conversion fails.
+    /// `view` of a file the latest editor would convert to Markdown
+    /// (`docs/spec/compat-latest-texts.md` §3 row E17); sandboxd has no converter, so the agent
+    /// is sent to Python as the reference does when conversion fails.
     #[error(
         "Error in converting file to Markdown: {reason}. Please use Python code to read {path}"
     )]

@@ -1,6 +1,7 @@
 //! sandboxd's native OH_ACI file editor (`str_replace_editor`), serving both OpenHands client
-//! generations (`docs/spec/editor.md`, `docs/spec/compat-latest.md` §A2–A3), and the recognition of
-//! the 0.20 client's `print(file_editor(**{...}))` cells so they run without a kernel.
+//! generations (`docs/spec/editor.md`; the latest client's `read` and `edit` actions,
+//! `docs/spec/compat-latest.md` §A2–A3), and the recognition of the 0.20 client's
+//! `print(file_editor(**{...}))` cells so they run without a kernel.
 //!
 //! Owns: editor semantics, texts, undo history, diffs, atomic file writes, the editor-call
 //! form and its argument binding, and the `<oh_aci_output_…>` framing. The Python literal

@@ -141,7 +141,8 @@ pub fn py_splitlines_joined(s: &str) -> Cow<'_, str> {
     )
 }
 
-/// Number of lines of `s` as the given editor generation counts them (E3).
+/// Number of lines of `s` as the given editor generation counts them (the line count N,
+/// `docs/spec/compat-latest-texts.md` §3 row E3).
 pub fn count_lines(s: &str, how: LineCount) -> usize {
     let newlines = count_newlines(s);
     match how {

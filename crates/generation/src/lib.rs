@@ -1,6 +1,9 @@
 //! sandboxd-generation: the OpenHands client generations sandboxd serves, and the **one
 //! table** of every agent-visible text and small behaviour that differs between them
-//! (`docs/spec/compat-latest-texts.md`; its row IDs — B1, E8, S2 … — are cited on each field).
+//! (`docs/spec/compat-latest-texts.md`). Each field cites its row of that file by ID: `B…` rows
+//! are its §1 (bash), `S…` §2 (server), `E…` §3 (editor), `W…` §4 (browser), `I…` §5
+//! (IPython) — e.g. row B1 (the hard-timeout note), E8 (the `insert_line` range error), S2
+//! (binary `read`).
 //!
 //! The server recognises a request's generation by its shape (`security_risk` in `args`, an
 //! `edit` action, `view_range`: `docs/spec/compat-latest.md` §0) and hands the [`Generation`] to
@@ -62,7 +65,8 @@ impl fmt::Display for Generation {
 /// One generation's texts and behaviours (a column of the table).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dialect {
-    /// How a timeout the client sent is printed in timeout notes (B2, I1).
+    /// How a timeout the client sent is printed in timeout notes (the bash notes and the IPython
+    /// cell timeout: `docs/spec/compat-latest-texts.md` §1 row B2, §5 row I1).
     pub seconds: NumberStyle,
     /// The bash session (`run`).
     pub bash: Bash,
@@ -74,24 +78,27 @@ pub struct Dialect {
     pub ipython: Ipython,
 }
 
-/// Rows of the bash session (`docs/spec/compat-latest-texts.md` §1).
+/// Rows of the bash session (`docs/spec/compat-latest-texts.md` §1; each field cites its row).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bash {
-    /// The help ending both timeout notes (B1, B3) and the latest NOT-executed note (B4).
+    /// The help ending both timeout notes (hard, row B1; no-change, row B3) and the latest
+    /// NOT-executed note (row B4).
     pub timeout_help: &'static str,
-    /// No-change (soft) timeout in seconds when `NO_CHANGE_TIMEOUT_SECONDS` is not set (B3,
-    /// B16); the latest agent's prompt promises 10 s.
+    /// No-change (soft) timeout in seconds when `NO_CHANGE_TIMEOUT_SECONDS` is not set (row B3;
+    /// row B16 for `is_static` shells); the latest agent's prompt promises 10 s.
     pub no_change_default_secs: u64,
-    /// Suffix of a command refused while the previous one runs (B4); `{command}` is the
-    /// stripped command, `{help}` is [`Bash::timeout_help`].
+    /// Suffix of a command refused while the previous one runs (the NOT-executed note, row
+    /// B4); `{command}` is the stripped command, `{help}` is [`Bash::timeout_help`].
     pub not_executed: &'static str,
-    /// Content of an empty command with nothing to continue (B9).
+    /// Content of an empty command with nothing to continue (row B9).
     pub no_previous_command: &'static str,
-    /// When a new command is refused or typed into the running program (B4, B6, B7, B8).
+    /// When a new command is refused or typed into the running program (rows B4; B6 input
+    /// after a no-change timeout; B7 a special key at an idle prompt; B8 `is_input` with
+    /// nothing running).
     pub busy: BusyRule,
-    /// `extras.hidden` of run observations echoes the action's `hidden` (B13).
+    /// `extras.hidden` of run observations echoes the action's `hidden` (row B13).
     pub echo_hidden: bool,
-    /// Server-side cut of very long run output (B14).
+    /// Server-side middle cut of run output over 30000 characters (row B14).
     pub truncation: Option<Truncation>,
 }
 
@@ -106,42 +113,48 @@ pub enum BusyRule {
     RefuseUnlessInput,
 }
 
-/// Rows of the OH_ACI editor (`docs/spec/compat-latest-texts.md` §3; openhands-aci 0.1.8 vs 0.3.2).
+/// Rows of the OH_ACI editor (`docs/spec/compat-latest-texts.md` §3, openhands-aci 0.1.8 vs
+/// 0.3.2; each field cites its row).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Editor {
     /// Directory view: directories end in `/`, no trailing newline, one empty line before the
-    /// hidden-entries note (E1).
+    /// hidden-entries note (row E1).
     pub mark_directories: bool,
-    /// Shown texts (views, snippets, undo) have their TABs expanded to 8 columns (E2, E21).
+    /// Shown texts (views, snippets, undo) have their TABs expanded to 8 columns (tab handling,
+    /// row E2; the undo output, row E21).
     pub expand_tabs: bool,
-    /// How the lines of a file are counted for range checks (E3).
+    /// How the lines of a file are counted for range checks (the line count N, row E3).
     pub line_count: LineCount,
     /// A `view_range` end past the file: `None` = error; `Some(note)` = clamp and prefix
-    /// the note, `{lines}` = the file's line count (E5).
+    /// the note, `{lines}` = the file's line count (row E5).
     pub view_end_past_file: Option<&'static str>,
     /// A range view is rebuilt with Python's `splitlines()` (no trailing empty numbered line,
-    /// vertical tab, form feed … start new lines) (E6).
+    /// vertical tab, form feed … start new lines) (a range reaching the end, row E6).
     pub range_splitlines: bool,
-    /// Hint of the `insert_line` range error; `{lines}` = the line count (E8).
+    /// Hint of the `insert_line` range error; `{lines}` = the line count (row E8).
     pub insert_range_hint: &'static str,
-    /// `insert` writes every inserted line with its own `\n` (E9).
+    /// `insert` writes every inserted line with its own `\n` (the `insert` file result, row
+    /// E9).
     pub insert_terminates_lines: bool,
     /// Snippets are read back from the edited file, so a last shown line ending in `\n` is
-    /// followed by an empty numbered line (E10, E11).
+    /// followed by an empty numbered line (the `insert` snippet, row E10; `str_replace`'s,
+    /// row E11).
     pub snippets_read_back: bool,
-    /// Context lines above a `str_replace` (E11; 4 below in both).
+    /// Context lines above a `str_replace` (its snippet, row E11; 4 below in both).
     pub replace_context_above: usize,
-    /// A missing `old_str` is retried with `old_str`/`new_str` stripped (E12).
+    /// A missing `old_str` is retried with `old_str`/`new_str` stripped (row E12).
     pub retry_stripped: bool,
-    /// Line numbers listed for a non-unique `old_str` (E13).
+    /// Line numbers listed for a non-unique `old_str` (the multiple-occurrences error, row
+    /// E13).
     pub occurrences: Occurrences,
-    /// Where the "Maybe you meant …" hint of a relative path points (E14).
+    /// Where the "Maybe you meant …" hint of a relative path points (row E14).
     pub relative_hint: RelativeHint,
-    /// Suffixes (lower-cased) that only `view` may touch (E17).
+    /// Suffixes (lower-cased) that only `view` may touch (supported binary types, row E17).
     pub view_only_extensions: &'static [&'static str],
 }
 
-/// How an editor counts a file's lines (E3).
+/// How an editor counts a file's lines (the line count N, `docs/spec/compat-latest-texts.md`
+/// §3 row E3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineCount {
     /// `len(text.split('\n'))`: a trailing newline adds a line, an empty file has 1.
@@ -150,7 +163,8 @@ pub enum LineCount {
     Lines,
 }
 
-/// Which lines a "Multiple occurrences" error lists (E13).
+/// Which lines a "Multiple occurrences" error lists (`docs/spec/compat-latest-texts.md` §3
+/// row E13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Occurrences {
     /// The line of every `find` hit, stepping one character (overlapping, duplicated).
@@ -159,7 +173,8 @@ pub enum Occurrences {
     DistinctLines,
 }
 
-/// The directory a relative path's hint is joined to (E14).
+/// The directory a relative path's hint is joined to (the relative-path hint,
+/// `docs/spec/compat-latest-texts.md` §3 row E14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelativeHint {
     /// The shell's (= the kernel's) current directory, always given.
@@ -172,18 +187,21 @@ pub enum RelativeHint {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Files {
     /// Error observation for a binary file that is not a media file (and for any binary file
-    /// viewed through the editor) (S2); `None` = the generation's decode/editor error.
+    /// viewed through the editor) (`ERROR_BINARY_FILE`, row S2); `None` = the generation's
+    /// decode/editor error.
     pub binary_read_error: Option<&'static str>,
 }
 
-/// Rows of IPython cells (`docs/spec/compat-latest-texts.md` §5, `compat-latest.md` O2).
+/// Rows of IPython cells (`docs/spec/compat-latest-texts.md` §5; the `image_urls` extra of
+/// `docs/spec/compat-latest.md` §3, O2).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ipython {
-    /// Images go to `extras.image_urls` instead of inline Markdown in the content (I2).
+    /// Images go to `extras.image_urls` instead of inline Markdown in the content (row I2).
     pub image_urls: bool,
 }
 
-/// How a number of seconds the client sent is printed (B2).
+/// How a number of seconds the client sent is printed (the timeout number,
+/// `docs/spec/compat-latest-texts.md` §1 row B2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NumberStyle {
     /// As the JSON had it: `1` → `1`, `1.0` → `1.0`, `1.5` → `1.5` (Python `str()` of the

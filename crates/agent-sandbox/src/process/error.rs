@@ -1,7 +1,8 @@
 //! Why a ProcessService call failed, mapped to a gRPC status once, here (the codes of
-//! `process.proto` and the user guide: `INVALID_ARGUMENT`, `NOT_FOUND`, `PERMISSION_DENIED`,
-//! `FAILED_PRECONDITION`, plus `RESOURCE_EXHAUSTED` for the process cap and `UNAVAILABLE`
-//! during shutdown).
+//! `crates/agent-sandbox/proto/process/v1/process.proto` and the user guide,
+//! `docs/spec/agent-sandbox/USER_GUIDE.md`: `INVALID_ARGUMENT`, `NOT_FOUND`,
+//! `PERMISSION_DENIED`, `FAILED_PRECONDITION`, plus `RESOURCE_EXHAUSTED` for the process cap
+//! and `UNAVAILABLE` during shutdown).
 
 use std::io;
 

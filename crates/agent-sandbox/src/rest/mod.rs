@@ -1,6 +1,6 @@
-//! The REST half of KEP-539.2 (`filesystem.yaml`): `/v1/files/{path}` (GET, HEAD, PUT,
-//! DELETE), `/v1/health` and `/v1/metadata`, as an axum [`Router`] to mount on any
-//! listener. Handlers live in [`files`] (read, list, delete), [`put`] (atomic writes),
+//! The REST half of KEP-539.2 (`docs/spec/agent-sandbox/filesystem.yaml`): `/v1/files/{path}`
+//! (GET, HEAD, PUT, DELETE), `/v1/health` and `/v1/metadata`, as an axum [`Router`] to mount on
+//! any listener. Handlers live in [`files`] (read, list, delete), [`put`] (atomic writes),
 //! [`serve`] (ranges and conditional requests) and [`probes`]; every failure is a
 //! [`RestError`], turned into the spec's `{"code","message"}` body once, in [`error`].
 

@@ -1,6 +1,6 @@
 //! Wire types only, no I/O: the gRPC messages and service code generated from
-//! `proto/process/v1/process.proto`, and the JSON bodies of the REST API
-//! (`filesystem.yaml`'s `DirectoryListing`, `FileEntry`, `HealthResponse`,
+//! `crates/agent-sandbox/proto/process/v1/process.proto`, and the JSON bodies of the REST API
+//! (`docs/spec/agent-sandbox/filesystem.yaml`'s `DirectoryListing`, `FileEntry`, `HealthResponse`,
 //! `MetadataResponse`, `Error`).
 
 pub mod rest;

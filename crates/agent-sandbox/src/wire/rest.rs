@@ -1,4 +1,4 @@
-//! The JSON bodies of `filesystem.yaml`, field for field.
+//! The JSON bodies of `docs/spec/agent-sandbox/filesystem.yaml`, field for field.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,7 @@
 //! Both editor generations side by side: for every row of `docs/spec/compat-latest-texts.md` §3
 //! that differs, the same call answered as openhands-aci 0.1.8 (0.20 client) and 0.3.2
-//! (latest client) answer it.
+//! (latest client) answer it. Each test is named after the rows it covers (`e3_e4_…` = rows
+//! E3 and E4 of that section).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -89,6 +90,7 @@ fn numbered(n: usize) -> String {
     (1..=n).map(|i| format!("line{i}\n")).collect()
 }
 
+/// Row E1: the directory `view` listing.
 #[test]
 fn e1_directory_view() {
     let f = fx();
@@ -116,6 +118,7 @@ fn e1_directory_view() {
     assert!(f.view(Latest, w, None).ends_with("/sub/b.txt"));
 }
 
+/// Rows E2 (tab handling) and E21 (the `undo_edit` output).
 #[test]
 fn e2_e21_tabs_are_shown_as_tabs_by_the_latest_editor() {
     let f = fx();
@@ -141,6 +144,7 @@ fn e2_e21_tabs_are_shown_as_tabs_by_the_latest_editor() {
         .contains("     2\t        print(\"Hello, World!\")\n"));
 }
 
+/// Rows E3 (the line count N) and E4 (`view_range` start out of range).
 #[test]
 fn e3_e4_line_count_in_range_errors() {
     let f = fx();
@@ -158,6 +162,7 @@ fn e3_e4_line_count_in_range_errors() {
     );
 }
 
+/// Row E5: a `view_range` end past the file.
 #[test]
 fn e5_end_past_the_file() {
     let f = fx();
@@ -175,6 +180,7 @@ fn e5_end_past_the_file() {
     );
 }
 
+/// Row E6: a range reaching the end of the file.
 #[test]
 fn e6_range_to_the_end() {
     let f = fx();
@@ -195,6 +201,7 @@ fn e6_range_to_the_end() {
     );
 }
 
+/// Row E8: the `insert_line` range error.
 #[test]
 fn e8_insert_range() {
     let f = fx();
@@ -212,6 +219,7 @@ fn e8_insert_range() {
     assert_eq!(fs::read_to_string(&p).unwrap(), "l1\nl2\nl3\n\nX");
 }
 
+/// Row E9: the file `insert` writes.
 #[test]
 fn e9_insert_at_the_end_and_the_file_mode() {
     let f = fx();
@@ -242,6 +250,7 @@ fn e9_insert_at_the_end_and_the_file_mode() {
     assert_eq!(mode, 0o664);
 }
 
+/// Row E10: the `insert` snippet.
 #[test]
 fn e10_insert_snippet() {
     let f = fx();
@@ -273,6 +282,7 @@ fn e10_insert_snippet() {
     assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
 }
 
+/// Row E11: the `str_replace` snippet.
 #[test]
 fn e11_replace_snippet() {
     let f = fx();
@@ -310,6 +320,7 @@ fn e11_replace_snippet() {
     );
 }
 
+/// Row E12: a missing `old_str` retried stripped.
 #[test]
 fn e12_stripped_retry() {
     let f = fx();
@@ -328,6 +339,7 @@ fn e12_stripped_retry() {
     );
 }
 
+/// Row E13: the lines a "Multiple occurrences" error lists.
 #[test]
 fn e13_occurrence_lines() {
     let f = fx();
@@ -344,6 +356,7 @@ fn e13_occurrence_lines() {
     );
 }
 
+/// Row E17: the binary types only `view` may open.
 #[test]
 fn e17_view_only_file_types() {
     let f = fx();

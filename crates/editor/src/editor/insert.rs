@@ -1,5 +1,6 @@
-//! `insert` as each generation's editor does it (`docs/spec/editor.md` §2.5;
-//! `docs/spec/compat-latest-texts.md` E3, E8–E10).
+//! `insert` as each generation's editor does it (`docs/spec/editor.md` §2.4;
+//! `docs/spec/compat-latest-texts.md` §3 rows E3 line count, E8 range error, E9 file result,
+//! E10 snippet).
 
 use std::path::Path;
 

@@ -1,20 +1,21 @@
-//! `str_replace` as each generation's editor does it (`docs/spec/editor.md` §2.4;
-//! `docs/spec/compat-latest-texts.md` E2, E11–E13): 0.1.8 compares with TABs expanded (sandboxd
-//! edits only the matched region, `docs/compat-editor.md`), 0.3.2 matches literally, retries
-//! a stripped `old_str`, and lists distinct lines.
+//! `str_replace` as each generation's editor does it (`docs/spec/editor.md` §2.3;
+//! `docs/spec/compat-latest-texts.md` §3 rows E2 tab handling, E11 snippet, E12 stripped retry,
+//! E13 occurrence list): 0.1.8 compares with TABs expanded (`tab_match`; sandboxd edits only
+//! the matched region, `docs/compat-editor.md`), 0.3.2 matches literally, retries a stripped
+//! `old_str`, and lists distinct lines (`occurrences`).
 
 use std::path::Path;
 
 use memchr::memmem;
 use sandboxd_generation::{Editor as Dialect, Occurrences};
 
-use super::{no_expandtabs, Editor, Output, MAX_LISTED_OCCURRENCES, REVIEW, SNIPPET_CONTEXT};
+use super::occurrences::{count_upto2, distinct_lines, occurrence_lines, Match};
+use super::tab_match::find_unique;
+use super::{no_expandtabs, Editor, Output, REVIEW, SNIPPET_CONTEXT};
 use crate::errors::{EditError, ToolError};
 use crate::fileio::{encode, read_text, replace_file};
 use crate::pyliteral::PyValue;
-use crate::text::{
-    count_newlines, expandtabs, line_window, lines_with_ends, make_output, py_int_list, py_strip,
-};
+use crate::text::{count_newlines, line_window, lines_with_ends, make_output, py_strip};
 
 impl Editor {
     pub(super) fn str_replace(
@@ -95,174 +96,6 @@ impl Editor {
     }
 }
 
-/// Where the single occurrence of `old_str` is in the file text, as a byte range of the
-/// original text plus spaces to keep when the match starts or ends inside a TAB's expansion.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Match {
-    start: usize,
-    end: usize,
-    lead: usize,
-    trail: usize,
-}
-
-/// The file text with tabs expanded, and where each TAB went.
-struct Expanded {
-    text: String,
-    /// (byte offset of the TAB in the original, start in the expanded text, width)
-    tabs: Vec<(usize, usize, usize)>,
-}
-
-impl Expanded {
-    fn new(orig: &str) -> Self {
-        let mut text = String::with_capacity(orig.len() + orig.len() / 4);
-        let mut tabs = Vec::new();
-        let mut col = 0usize;
-        for (i, c) in orig.char_indices() {
-            match c {
-                '\t' => {
-                    let w = 8 - col % 8;
-                    tabs.push((i, text.len(), w));
-                    text.extend(std::iter::repeat_n(' ', w));
-                    col += w;
-                }
-                '\n' | '\r' => {
-                    text.push(c);
-                    col = 0;
-                }
-                c => {
-                    text.push(c);
-                    col += 1;
-                }
-            }
-        }
-        Expanded { text, tabs }
-    }
-
-    /// Original offset for a match starting at expanded offset `x`, and the spaces of a
-    /// partly matched TAB to keep before the replacement.
-    fn map_start(&self, x: usize) -> (usize, usize) {
-        let idx = self.tabs.partition_point(|t| t.1 <= x);
-        if idx == 0 {
-            return (x, 0);
-        }
-        let (o, e, w) = self.tabs[idx - 1];
-        if x < e + w {
-            (o, x - e)
-        } else {
-            (o + 1 + (x - e - w), 0)
-        }
-    }
-
-    /// Original offset for a match ending (exclusive) at expanded offset `x`, and the
-    /// spaces of a partly matched TAB to keep after the replacement.
-    fn map_end(&self, x: usize) -> (usize, usize) {
-        let idx = self.tabs.partition_point(|t| t.1 < x);
-        if idx == 0 {
-            return (x, 0);
-        }
-        let (o, e, w) = self.tabs[idx - 1];
-        if x < e + w {
-            (o + 1, e + w - x)
-        } else {
-            (o + 1 + (x - e - w), 0)
-        }
-    }
-}
-
-/// Number of non-overlapping occurrences, counting at most two (Python's `str.count`
-/// semantics, including the empty string occurring between every character).
-fn count_upto2(hay: &str, needle: &str) -> usize {
-    if needle.is_empty() {
-        return if hay.is_empty() { 1 } else { 2 };
-    }
-    memmem::find_iter(hay.as_bytes(), needle.as_bytes())
-        .take(2)
-        .count()
-}
-
-/// 1-based line of every (overlapping) occurrence start, as the reference lists them.
-fn occurrence_lines(hay: &str, needle: &str) -> String {
-    let mut lines = Vec::new();
-    let finder = memmem::Finder::new(needle.as_bytes());
-    let bytes = hay.as_bytes();
-    let (mut pos, mut line, mut counted) = (0usize, 1usize, 0usize);
-    while pos <= bytes.len() && lines.len() <= MAX_LISTED_OCCURRENCES {
-        let Some(off) = finder.find(&bytes[pos..]) else {
-            break;
-        };
-        let hit = pos + off;
-        line += count_newlines(&hay[counted..hit]);
-        counted = hit;
-        lines.push(line);
-        // Next search one character further (the reference's `find(old, idx + 1)`).
-        pos = hit + hay[hit..].chars().next().map_or(1, char::len_utf8);
-    }
-    py_int_list(&lines, MAX_LISTED_OCCURRENCES)
-}
-
-/// Finds the one occurrence of `old` in `text`. An exact match wins; otherwise the
-/// reference's rule applies: compare with TABs expanded in both texts.
-fn find_unique(text: &str, old: &str, path: &str) -> Result<Match, ToolError> {
-    let raw = count_upto2(text, old);
-    if raw == 1 {
-        let start = if old.is_empty() {
-            0
-        } else {
-            memmem::find(text.as_bytes(), old.as_bytes()).unwrap_or(0)
-        };
-        return Ok(Match {
-            start,
-            end: start + old.len(),
-            lead: 0,
-            trail: 0,
-        });
-    }
-    let old_e = expandtabs(old);
-    if !text.contains('\t') && !old.contains('\t') {
-        return Err(if raw == 0 {
-            ToolError::OldStrNotFound {
-                old: old.to_string(),
-                path: path.to_string(),
-            }
-        } else {
-            ToolError::OldStrNotUnique {
-                old: old.to_string(),
-                lines: occurrence_lines(text, old),
-            }
-        });
-    }
-    let exp = Expanded::new(text);
-    match count_upto2(&exp.text, &old_e) {
-        1 => {
-            let xs = if old_e.is_empty() {
-                0
-            } else {
-                memmem::find(exp.text.as_bytes(), old_e.as_bytes()).unwrap_or(0)
-            };
-            let (start, lead) = exp.map_start(xs);
-            let (end, trail) = exp.map_end(xs + old_e.len());
-            Ok(Match {
-                start,
-                end: end.max(start),
-                lead,
-                trail,
-            })
-        }
-        0 if raw == 0 => Err(ToolError::OldStrNotFound {
-            old: old_e.into_owned(),
-            path: path.to_string(),
-        }),
-        0 => Err(ToolError::OldStrNotUnique {
-            lines: occurrence_lines(text, old),
-            old: old_e.into_owned(),
-        }),
-        _ => Err(ToolError::OldStrNotUnique {
-            lines: occurrence_lines(&exp.text, &old_e),
-            old: old_e.into_owned(),
-        }),
-    }
-}
-
 /// openhands-aci 0.3.2's rule: `old` matched literally (non-overlapping, like
 /// `re.finditer`); when absent, `old` and `new` are stripped and matched again. Returns the
 /// match and the replacement to use.
@@ -302,27 +135,4 @@ fn find_literal<'a>(
             },
         }),
     }
-}
-
-/// `sorted(set(...))` of the 1-based lines of the non-overlapping matches of `needle`; an
-/// empty needle matches at every position, so every line is listed.
-fn distinct_lines(hay: &str, needle: &str) -> String {
-    let mut lines: Vec<usize> = Vec::new();
-    if needle.is_empty() {
-        let n = (count_newlines(hay) + 1).min(MAX_LISTED_OCCURRENCES + 1);
-        lines.extend(1..=n);
-    } else {
-        let (mut line, mut counted) = (1usize, 0usize);
-        for hit in memmem::find_iter(hay.as_bytes(), needle.as_bytes()) {
-            line += count_newlines(&hay[counted..hit]);
-            counted = hit;
-            if lines.last() != Some(&line) {
-                lines.push(line);
-                if lines.len() > MAX_LISTED_OCCURRENCES {
-                    break;
-                }
-            }
-        }
-    }
-    py_int_list(&lines, MAX_LISTED_OCCURRENCES)
 }

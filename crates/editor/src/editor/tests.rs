@@ -83,7 +83,7 @@ fn range(a: i64, b: i64) -> PyValue {
     PyValue::List(vec![PyValue::Int(a), PyValue::Int(b)])
 }
 
-// ---- §3 path validation -------------------------------------------------------------
+// ---- path validation (`docs/spec/editor.md` §3) -------------------------------------
 
 #[test]
 fn path_validation_errors_in_order() {
@@ -562,7 +562,8 @@ fn undo_restores_in_reverse_order() {
     );
     f.run(Request::new("undo_edit", &p)).unwrap();
     assert_eq!(f.read("u.txt"), b"v1");
-    // Quirk E2: undo after create rewrites the created text.
+    // As in the reference, undo after create rewrites the created text (`docs/spec/editor.md`
+    // §8, quirk E2).
     f.run(Request::new("undo_edit", &p)).unwrap();
     assert_eq!(f.read("u.txt"), b"v1");
     assert_eq!(

@@ -1,5 +1,6 @@
 //! `view`: a directory's listing or a file's numbered lines, as each generation's editor
-//! shows them (`docs/spec/editor.md` §2.1–2.2; `docs/spec/compat-latest-texts.md` E1, E3–E7, E17).
+//! shows them (`docs/spec/editor.md` §2.1; `docs/spec/compat-latest-texts.md` §3 rows E1
+//! directory listing, E3 line count, E4–E7 `view_range` checks, E17 view-only binary types).
 
 use std::path::Path;
 
@@ -110,7 +111,8 @@ impl Editor {
                 }
             }
             // 0.3.2: -1 and anything past the end become the end, the latter with a note;
-            // the order check sees the normalised end (E7).
+            // the order check sees the normalised end (the reversed-range error,
+            // `docs/spec/compat-latest-texts.md` §3 row E7).
             Some(past) => {
                 let end = if e == -1 {
                     n as i64
@@ -137,8 +139,8 @@ impl Editor {
     }
 }
 
-/// The directory listing (E1): 0.1.8 prints `find`'s lines as they are; 0.3.2 marks
-/// directories with `/` and drops the final newline.
+/// The directory listing (`docs/spec/compat-latest-texts.md` §3 row E1): 0.1.8 prints
+/// `find`'s lines as they are; 0.3.2 marks directories with `/` and drops the final newline.
 fn view_dir(path: &str, d: &Dialect) -> Output {
     let listing = list_dir(path);
     if !listing.stderr.is_empty() {
