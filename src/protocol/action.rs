@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 /// Why an `action` object could not be turned into an [`Action`]; answered with HTTP 400.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ActionError {
+pub enum ActionDecodeError {
     /// The object has no string `action` key (e.g. an observation was posted).
     #[error("Invalid action: the object has no \"action\" type string")]
     MissingType,
@@ -279,16 +279,16 @@ fn int_lenient<'de, D: serde::Deserializer<'de>>(d: D, default: i64) -> Result<i
 impl Action {
     /// Decodes the `action` object of an `/execute_action` body.
     /// Takes the object by value so that large `content`/`code` strings are moved, not copied.
-    pub fn from_json(mut obj: Map<String, Value>) -> Result<Action, ActionError> {
+    pub fn from_json(mut obj: Map<String, Value>) -> Result<Action, ActionDecodeError> {
         let kind = match obj.remove("action") {
             Some(Value::String(k)) => k,
-            _ => return Err(ActionError::MissingType),
+            _ => return Err(ActionDecodeError::MissingType),
         };
         let kind = kind.as_str();
         let args = match obj.remove("args") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => m,
-            Some(_) => return Err(ActionError::ArgsNotObject(kind.into())),
+            Some(_) => return Err(ActionDecodeError::ArgsNotObject(kind.into())),
         };
         let timeout = obj.get("timeout");
         let env = Envelope {
@@ -346,7 +346,7 @@ impl Action {
                 Action::BrowseInteractive(a)
             }
             other if NON_RUNNABLE.contains(&other) => Action::Unsupported(other.into()),
-            other => return Err(ActionError::UnknownType(other.into())),
+            other => return Err(ActionDecodeError::UnknownType(other.into())),
         };
         Ok(action)
     }
@@ -380,8 +380,11 @@ impl Action {
     }
 }
 
-fn parse<T: DeserializeOwned>(kind: &str, args: Map<String, Value>) -> Result<T, ActionError> {
-    serde_json::from_value(Value::Object(args)).map_err(|e| ActionError::BadArgs {
+fn parse<T: DeserializeOwned>(
+    kind: &str,
+    args: Map<String, Value>,
+) -> Result<T, ActionDecodeError> {
+    serde_json::from_value(Value::Object(args)).map_err(|e| ActionDecodeError::BadArgs {
         kind: kind.into(),
         reason: e.to_string(),
     })
@@ -392,7 +395,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn decode(v: Value) -> Result<Action, ActionError> {
+    fn decode(v: Value) -> Result<Action, ActionDecodeError> {
         let Value::Object(m) = v else { panic!() };
         Action::from_json(m)
     }
@@ -493,7 +496,7 @@ mod tests {
         ] {
             let err = decode(json!({"action": kind, "args": args})).unwrap_err();
             assert!(
-                matches!(&err, ActionError::BadArgs { reason, .. } if reason.contains("missing field")),
+                matches!(&err, ActionDecodeError::BadArgs { reason, .. } if reason.contains("missing field")),
                 "{kind}: {err}"
             );
         }
@@ -503,11 +506,11 @@ mod tests {
     fn unknown_and_unsupported_types() {
         assert_eq!(
             decode(json!({"action": "nope"})),
-            Err(ActionError::UnknownType("nope".into()))
+            Err(ActionDecodeError::UnknownType("nope".into()))
         );
         assert_eq!(
             decode(json!({"observation": "run", "content": "x"})),
-            Err(ActionError::MissingType)
+            Err(ActionDecodeError::MissingType)
         );
         assert_eq!(
             decode(json!({"action": "message", "args": {"content": "hi"}})),
@@ -515,7 +518,7 @@ mod tests {
         );
         assert!(matches!(
             decode(json!({"action": "run", "args": "ls"})),
-            Err(ActionError::ArgsNotObject(_))
+            Err(ActionDecodeError::ArgsNotObject(_))
         ));
     }
 

@@ -10,7 +10,7 @@ mod action;
 mod observation;
 
 pub use action::{
-    Action, ActionError, BrowseAction, BrowseInteractiveAction, EditAction, IpythonAction,
+    Action, ActionDecodeError, BrowseAction, BrowseInteractiveAction, EditAction, IpythonAction,
     ReadAction, RunAction, WriteAction,
 };
 pub use observation::{

@@ -2,7 +2,7 @@
 //! without a kernel. The literal values, their parser and `repr` live in
 //! `sandboxd-pyliteral` and are re-exported here, since the editor's API speaks them.
 
-pub use sandboxd_pyliteral::{parse_literal, str_repr, ParseError, PyValue};
+pub use sandboxd_pyliteral::{parse_literal, str_repr, LiteralError, PyValue};
 
 /// The code prefix and suffix of the client-generated editor call.
 const CALL_PREFIX: &str = "print(file_editor(**";

@@ -10,7 +10,7 @@
 //! Must never: evaluate anything, resolve names, or accept an expression that is not a
 //! literal (f-strings, calls, operators other than a sign on numbers). Callers own their
 //! statement-level grammar (the editor's `print(file_editor(**{...}))` cell, the browser's
-//! action calls) and their error texts; this crate's [`ParseError`] is never shown to a
+//! action calls) and their error texts; this crate's [`LiteralError`] is never shown to a
 //! client.
 
 #![forbid(unsafe_code)]
@@ -22,7 +22,7 @@ mod repr;
 use std::fmt;
 use std::fmt::Write as _;
 
-pub use parse::{parse_literal, parse_literal_at, skip_python, Grammar, ParseError};
+pub use parse::{parse_literal, parse_literal_at, skip_python, Grammar, LiteralError};
 pub use repr::{float_repr, str_repr, str_repr_escaping};
 
 /// Deepest nesting of lists/tuples/dicts [`Grammar::PYTHON`] accepts, so hostile input

@@ -6,7 +6,7 @@ use crate::PyValue;
 /// Why a literal could not be parsed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid Python literal at offset {offset}: {reason}")]
-pub struct ParseError {
+pub struct LiteralError {
     /// Byte offset in the parsed text.
     pub offset: usize,
     /// What was expected or found.
@@ -56,11 +56,11 @@ impl Grammar {
 }
 
 /// Parses one Python literal expression (surrounding whitespace and comments allowed).
-pub fn parse_literal(src: &str) -> Result<PyValue, ParseError> {
+pub fn parse_literal(src: &str) -> Result<PyValue, LiteralError> {
     let (v, end) = parse_literal_at(src, 0, &Grammar::PYTHON)?;
     let end = skip_python(src, end);
     if end != src.len() {
-        return Err(ParseError {
+        return Err(LiteralError {
             offset: end,
             reason: "unexpected text after the literal".into(),
         });
@@ -78,7 +78,7 @@ pub fn parse_literal_at(
     src: &str,
     start: usize,
     grammar: &Grammar,
-) -> Result<(PyValue, usize), ParseError> {
+) -> Result<(PyValue, usize), LiteralError> {
     let mut p = Parser {
         s: src,
         pos: start,
@@ -118,8 +118,8 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn err(&self, reason: impl Into<String>) -> ParseError {
-        ParseError {
+    fn err(&self, reason: impl Into<String>) -> LiteralError {
+        LiteralError {
             offset: self.pos,
             reason: reason.into(),
         }
@@ -147,7 +147,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<PyValue, ParseError> {
+    fn value(&mut self, depth: usize) -> Result<PyValue, LiteralError> {
         if depth > self.g.max_depth {
             return Err(self.err("literal nested too deeply"));
         }
@@ -223,7 +223,7 @@ impl Parser<'_> {
     }
 
     /// Comma-separated values up to `close`; returns them and whether a comma ended the list.
-    fn seq(&mut self, close: char, depth: usize) -> Result<(Vec<PyValue>, bool), ParseError> {
+    fn seq(&mut self, close: char, depth: usize) -> Result<(Vec<PyValue>, bool), LiteralError> {
         let mut items = Vec::new();
         let mut trailing = false;
         loop {
@@ -241,7 +241,7 @@ impl Parser<'_> {
         }
     }
 
-    fn dict(&mut self, depth: usize) -> Result<PyValue, ParseError> {
+    fn dict(&mut self, depth: usize) -> Result<PyValue, LiteralError> {
         let mut items: Vec<(PyValue, PyValue)> = Vec::new();
         loop {
             if self.eat('}') {
@@ -269,7 +269,7 @@ impl Parser<'_> {
     }
 
     /// A number literal, negated first when `negative` (so that `i64::MIN` parses).
-    fn number(&mut self, negative: bool) -> Result<PyValue, ParseError> {
+    fn number(&mut self, negative: bool) -> Result<PyValue, LiteralError> {
         let r = self.rest();
         let lower = r.get(..2).map(str::to_ascii_lowercase);
         let radix = match lower.as_deref() {
@@ -341,7 +341,7 @@ impl Parser<'_> {
 
     /// A number under `python_numbers: false`: `[+-]digits[.digits][(e|E)[+-]digits]`, the
     /// sign attached, ending where the digits end.
-    fn plain_number(&mut self) -> Result<PyValue, ParseError> {
+    fn plain_number(&mut self) -> Result<PyValue, LiteralError> {
         let r = self.rest();
         let b = r.as_bytes();
         let digits_from = |mut p: usize| {
@@ -392,7 +392,7 @@ impl Parser<'_> {
 
     /// A string under `python_strings: false`: one quoted (or triple-quoted) literal without
     /// prefix; malformed escapes are kept verbatim instead of failing.
-    fn plain_string(&mut self) -> Result<String, ParseError> {
+    fn plain_string(&mut self) -> Result<String, LiteralError> {
         let r = self.rest();
         let b = r.as_bytes();
         let q = b[0];
@@ -465,7 +465,7 @@ impl Parser<'_> {
         Err(self.err("unterminated string literal"))
     }
 
-    fn int(&self, v: i128) -> Result<PyValue, ParseError> {
+    fn int(&self, v: i128) -> Result<PyValue, LiteralError> {
         i64::try_from(v)
             .map(PyValue::Int)
             .map_err(|_| self.err("integer out of range"))
@@ -473,7 +473,7 @@ impl Parser<'_> {
 
     /// One or more adjacent string literals (implicitly concatenated); `None` if the input
     /// does not start with a string literal.
-    fn strings(&mut self) -> Result<Option<PyValue>, ParseError> {
+    fn strings(&mut self) -> Result<Option<PyValue>, LiteralError> {
         let mut acc: Option<String> = None;
         loop {
             let save = self.pos;
@@ -490,7 +490,7 @@ impl Parser<'_> {
         }
     }
 
-    fn string(&mut self) -> Result<Option<String>, ParseError> {
+    fn string(&mut self) -> Result<Option<String>, LiteralError> {
         let r = self.rest();
         let prefix_len = r
             .chars()
@@ -609,8 +609,8 @@ impl Parser<'_> {
     }
 }
 
-fn code_point(v: u32, at: usize) -> Result<char, ParseError> {
-    char::from_u32(v).ok_or_else(|| ParseError {
+fn code_point(v: u32, at: usize) -> Result<char, LiteralError> {
+    char::from_u32(v).ok_or_else(|| LiteralError {
         offset: at,
         reason: format!("code point {v:#x} cannot be represented (lone surrogate)"),
     })
