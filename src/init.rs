@@ -20,7 +20,7 @@ pub enum InitError {
     },
     /// Appending to /etc/sudoers failed (reference text).
     #[error("Failed to add sudoer: {0}")]
-    Sudoer(String),
+    Sudoer(#[source] std::io::Error),
     /// `useradd` failed (reference text).
     #[error("Failed to create user `{user}` with UID {uid}. Output: [{output}]")]
     UserAdd {
@@ -85,7 +85,7 @@ fn create_user(name: &str, uid: u32) -> Result<(), InitError> {
         .create(true)
         .open("/etc/sudoers")
         .and_then(|mut f| f.write_all(b"%sudo ALL=(ALL) NOPASSWD:ALL\n"))
-        .map_err(|e| InitError::Sudoer(e.to_string()))?;
+        .map_err(InitError::Sudoer)?;
     let home = format!("/home/{name}");
     let uid_s = uid.to_string();
     let out = Command::new("useradd")

@@ -32,6 +32,20 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// A client's action that does not decode is its mistake: 400 with the decoder's text.
+impl From<crate::protocol::ActionDecodeError> for ApiError {
+    fn from(e: crate::protocol::ActionDecodeError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+/// A task of ours that panicked or was cancelled: 500.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 impl ApiError {
     /// A 422 with one pydantic-style error entry.
     pub fn validation(kind: &str, loc: &[&str], msg: &str) -> Self {

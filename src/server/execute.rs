@@ -51,7 +51,7 @@ pub async fn execute_action(
         drop(work);
         obs
     });
-    let obs = task.await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let obs = task.await?;
     let mut res = Json(obs.to_json()).into_response();
     res.extensions_mut().insert(ActionKind(kind));
     Ok(res)
@@ -78,7 +78,7 @@ pub fn decode_action(body: &[u8]) -> Result<Action, ApiError> {
             ))
         }
     };
-    Action::from_json(action).map_err(|e| ApiError::BadRequest(e.to_string()))
+    Ok(Action::from_json(action)?)
 }
 
 /// `POST /list_files`: `{"path": p}` relative to the *initial* working dir.
