@@ -188,8 +188,16 @@ pub async fn download_files(Query(q): Query<DownloadQuery>) -> Result<Response, 
         return Err(ApiError::BadRequest("Path must be an absolute path".into()));
     }
     let root = PathBuf::from(&path);
-    if !tokio::fs::try_exists(&root).await.unwrap_or(false) {
-        return Err(ApiError::NotFound("File not found".into()));
+    let meta = match tokio::fs::metadata(&root).await {
+        Ok(m) => m,
+        Err(_) => return Err(ApiError::NotFound("File not found".into())),
+    };
+    if let Some(kind) = sandboxd_editor::fileio::special_kind(&meta.file_type()) {
+        // Reading a device, FIFO or socket may never end (or block): refused before the
+        // response starts rather than sent as a truncated zip.
+        return Err(ApiError::BadRequest(format!(
+            "Path is a {kind}, not a regular file or directory: {path}. You can only download files and directories"
+        )));
     }
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(DOWNLOAD_CHUNKS_IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
@@ -210,14 +218,37 @@ pub async fn download_files(Query(q): Query<DownloadQuery>) -> Result<Response, 
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}.zip\"", name.replace('"', "")),
-            ),
+            (header::CONTENT_DISPOSITION, content_disposition(&name)),
         ],
         Body::from_stream(stream.boxed()),
     )
         .into_response())
+}
+
+/// `attachment; filename="<name>.zip"` for any file name: a name is not a header value (it
+/// may hold quotes, control characters or non-ASCII), so the plain `filename` gets a safe
+/// ASCII stand-in and the real name goes in RFC 6266's `filename*` when they differ.
+fn content_disposition(name: &str) -> String {
+    let file = format!("{name}.zip");
+    let plain: String = file
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '_',
+        })
+        .collect();
+    if plain == file {
+        return format!("attachment; filename=\"{plain}\"");
+    }
+    let mut encoded = String::new();
+    for b in file.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
 }
 
 /// A `Write` that hands chunks to the async response; blocks when the client reads slowly.

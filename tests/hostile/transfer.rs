@@ -364,3 +364,67 @@ fn hostile_upload_names_and_destinations() {
     assert_eq!(names(&w.join("adir")), Vec::<String>::new());
     assert_serves(&s, "uploads");
 }
+
+/// Downloads of special files are refused before the response starts (a device or FIFO
+/// would stream forever or block), and any file name makes a valid Content-Disposition
+/// (quotes, control characters and non-ASCII once made the header invalid: a 500).
+#[test]
+fn hostile_downloads_are_answered_properly() {
+    let s = start();
+    let w = wd(&s);
+    let fifo = w.join("pipe");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for path in ["/dev/zero".to_string(), fifo.display().to_string()] {
+        let t0 = std::time::Instant::now();
+        let a = get(&s, &format!("/download_files?path={path}"));
+        assert_eq!(
+            a.status,
+            400,
+            "{path}: {:?}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let detail = a.json()["detail"].as_str().unwrap().to_string();
+        assert!(
+            detail.contains("not a regular file or directory"),
+            "{detail}"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(5));
+    }
+    for name in [
+        "quo\"te",
+        "new\nline",
+        "tab\there",
+        "ünï cødé",
+        "back\\slash",
+    ] {
+        let dir = w.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("f.txt"), b"x").unwrap();
+        let r = s
+            .http
+            .get(format!("{}/download_files", s.base))
+            .query(&[("path", dir.display().to_string())])
+            .header("X-Session-API-Key", KEY)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name:?}");
+        let cd = r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(cd.starts_with("attachment; filename=\""), "{cd}");
+        if name.is_ascii() && !name.contains(['"', '\\', '\n', '\t']) {
+            assert_eq!(cd, format!("attachment; filename=\"{name}.zip\""));
+        } else {
+            assert!(cd.contains("filename*=UTF-8''"), "{name:?}: {cd}");
+        }
+        let body = r.bytes().unwrap();
+        let mut z = zip::ZipArchive::new(Cursor::new(body.to_vec())).unwrap();
+        assert_eq!(z.by_index(0).unwrap().name(), "f.txt");
+    }
+    assert_serves(&s, "hostile downloads");
+}
