@@ -154,38 +154,28 @@ impl Surface {
     }
 }
 
-/// Processes run as the agent user when a root server switches (as the shell does), with
-/// that user's HOME, USER, LOGNAME and SHELL; files `PUT` creates belong to it. Nobody gets
-/// the session API key. (User lookup also lives in the shell and kernel crates; issue 11
-/// folds the three into `crates/child`.)
+/// Processes run as the agent user when a root server switches (the one rule of
+/// `crates/child/src/user.rs`, as for the shell and the kernel), with that user's HOME,
+/// USER, LOGNAME and SHELL; files `PUT` creates belong to it. Nobody gets the session API
+/// key.
 fn identity(config: &Config) -> anyhow::Result<(Identity, Option<(u32, u32)>)> {
     let mut identity = Identity {
         env_remove: vec!["SESSION_API_KEY".into()],
         ..Identity::default()
     };
-    let me = nix::unistd::geteuid();
-    if !config.is_root {
+    let name = config.is_root.then_some(config.username.as_str());
+    let Some(user) = sandboxd_child::user::resolve(name)? else {
         return Ok((identity, None));
-    }
-    let user = nix::unistd::User::from_name(&config.username)
-        .with_context(|| format!("looking up user {}", config.username))?
-        .with_context(|| format!("no such user: {}", config.username))?;
-    if user.uid == me {
+    };
+    let Some(credentials) = user.credentials() else {
         return Ok((identity, None));
-    }
-    let name = std::ffi::CString::new(user.name.clone()).context("user name contains NUL")?;
-    let groups = nix::unistd::getgrouplist(&name, user.gid)
-        .with_context(|| format!("groups of {}", user.name))?;
-    identity.credentials = Some(sandboxd_child::Credentials {
-        uid: user.uid.as_raw(),
-        gid: user.gid.as_raw(),
-        groups: groups.iter().map(|g| g.as_raw()).collect(),
-    });
+    };
+    identity.credentials = Some(credentials);
     identity.env = vec![
-        ("HOME".into(), user.dir.display().to_string()),
+        ("HOME".into(), user.home.display().to_string()),
         ("USER".into(), user.name.clone()),
         ("LOGNAME".into(), user.name.clone()),
         ("SHELL".into(), user.shell.display().to_string()),
     ];
-    Ok((identity, Some((user.uid.as_raw(), user.gid.as_raw()))))
+    Ok((identity, Some((user.uid, user.gid))))
 }
