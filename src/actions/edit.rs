@@ -349,6 +349,7 @@ pub async fn execute(ed: &Editing<'_>, action: EditAction) -> Observation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn block(v: Value) -> String {
         tagged::marker_block(&v)
