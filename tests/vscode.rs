@@ -81,7 +81,7 @@ fn fake_server_gets_the_reference_arguments_user_cwd_and_token_and_dies_with_san
     let vport = free_port().to_string();
     // As root, run the agent as a user of its own (sandboxd creates it when missing, as the
     // reference does) to see the switch; otherwise as ourselves.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     // A free UID for the user, should sandboxd have to create it.
     let uid = (20000..60000)
         .find(|u| {
@@ -139,7 +139,7 @@ fn fake_server_gets_the_reference_arguments_user_cwd_and_token_and_dies_with_san
         assert_eq!(rec["uid"], agent.uid.as_raw());
         assert_eq!(rec["user"], AGENT);
     } else {
-        assert_eq!(rec["uid"], unsafe { libc::geteuid() });
+        assert_eq!(rec["uid"], nix::unistd::geteuid().as_raw());
     }
     let pid = rec["pid"].as_i64().unwrap() as i32;
     assert_eq!(rec["pgid"], pid, "it leads its own process group");
