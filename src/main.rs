@@ -90,7 +90,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    // The latest client's browser tool finds the file viewer through this file (E2).
+    // The latest client's browser tool finds the file viewer through this file
+    // (`docs/spec/compat-latest.md` §4, endpoint E2).
     match sandboxd::server::viewer::start(
         port,
         std::path::Path::new(sandboxd::server::viewer::URL_FILE),

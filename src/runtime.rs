@@ -8,8 +8,8 @@
 //! may take unbounded time, bash's start-up files (`~/.bashrc` waiting on a lock or a network
 //! mount), is waited for [`SHELL_WAIT`] at most: after that the server serves anyway, the init
 //! command runs as soon as the shell is up, and `run` actions wait for it within their own
-//! timeout (the spec's "answer `/alive` early only if actions then wait" — they do, so
-//! `/alive`'s ok stays true).
+//! timeout (`docs/spec/protocol.md` §1.3: "answer `/alive` early only if actions then wait" —
+//! they do, so `/alive`'s ok stays true).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -1,7 +1,8 @@
 //! `browse` and `browse_interactive`: runs them on the headless browser
 //! (`sandboxd_browser`) or, with `--browsergym-eval-env`, in the BrowserGym evaluation
 //! environment (`sandboxd_browsergym`), and shapes the result for the client generation that
-//! asked (`docs/spec/browser.md` §4–6, `docs/spec/compat-latest.md` O3/O5) the same way for both.
+//! asked (`docs/spec/browser.md` §4–6; the new browse extras and the browser-disabled error:
+//! `docs/spec/compat-latest.md` §3, O3/O5) the same way for both.
 //!
 //! Owns the mapping to [`crate::protocol::BrowseObservation`]; it must never drive the
 //! browser itself. The 0.20 shape is the default; a request carrying `return_axtree` is from
@@ -22,7 +23,8 @@ use crate::protocol::{
     BrowseAction, BrowseInteractiveAction, BrowseObservation, LatestBrowseExtras, Observation,
 };
 
-/// The answer to a browse action when the browser is disabled (compat-latest.md O5).
+/// The answer to a browse action when the browser is disabled
+/// (`docs/spec/compat-latest.md` §3, O5).
 pub const DISABLED: &str = "Browser functionality is not supported or disabled.";
 
 /// Opens a URL; the latest client's screenshots are saved under `working_dir`.

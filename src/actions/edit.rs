@@ -1,9 +1,9 @@
 //! The OH_ACI file editor (`str_replace_editor`) for both client generations, on the one
-//! shared [`sandboxd_editor::Editor`] (`docs/spec/editor.md`,
-//! `docs/spec/compat-latest.md` §A2–A3).
+//! shared [`sandboxd_editor::Editor`] (`docs/spec/editor.md`; the latest client's `read` and
+//! `edit` actions: `docs/spec/compat-latest.md` §A2–A3).
 //!
-//! Owns: mapping editor results to observations (0.20 shapes of `editor.md` §5, latest
-//! shapes of `compat-latest.md` §A3), the native path for client-generated
+//! Owns: mapping editor results to observations (0.20 shapes of `docs/spec/editor.md` §5,
+//! latest shapes of `docs/spec/compat-latest.md` §A3), the native path for client-generated
 //! `print(file_editor(**{...}))` cells, the `<oh_aci_output_…>` extraction for kernel
 //! cells.
 //! Must never: create a second editor (undo history must be shared), take the action lock
@@ -75,8 +75,8 @@ async fn call(ed: &Editing<'_>, req: Request, ctx: Context) -> Result<Output, Ed
 }
 
 /// The editor context of a call from `generation`: the directory its relative-path hint
-/// points into (E14) — the kernel's cwd (synced to the shell's) for openhands-aci 0.1.8,
-/// the workspace root for 0.3.2.
+/// points into (`docs/spec/compat-latest-texts.md` §3 row E14) — the kernel's cwd (synced to
+/// the shell's) for openhands-aci 0.1.8, the workspace root for 0.3.2.
 fn context(ed: &Editing<'_>, generation: Generation) -> Context {
     let cwd = match generation.dialect().editor.relative_hint {
         RelativeHint::ShellCwd => ed.cwd.get(),
@@ -226,8 +226,9 @@ fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
 // ---- read with impl_source oh_aci (both clients) -----------------------------------------
 
 /// The editor's `view` sent as `read` with `impl_source: "oh_aci"`: the 0.20 form
-/// (`translated_ipython_code`) answered per `editor.md` §5, the latest form (`view_range`)
-/// per `compat-latest.md` §A2 (always a `read` observation). `None` for other reads.
+/// (`translated_ipython_code`) answered per `docs/spec/editor.md` §5, the latest form
+/// (`view_range`) per `docs/spec/compat-latest.md` §A2 (always a `read` observation). `None`
+/// for other reads.
 pub async fn view_for_read(ed: &Editing<'_>, action: &ReadAction) -> Option<Observation> {
     if action.impl_source != OH_ACI {
         return None;
@@ -274,13 +275,14 @@ fn parse_py_int(s: &str) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-/// An `edit` action from the latest client (`compat-latest.md` §A3).
+/// An `edit` action from the latest client (`docs/spec/compat-latest.md` §A3).
 pub async fn execute(ed: &Editing<'_>, action: EditAction) -> Observation {
     let answer = |content: String, diff: String| {
         Observation::Edit(Box::new(EditObservation {
             content,
             path: action.path.clone(),
-            // The latest server reports these from the action, not the file (§A3).
+            // The latest server reports these from the action, not the file
+            // (`docs/spec/compat-latest.md` §A3).
             prev_exist: false,
             old_content: action.old_str.clone(),
             new_content: action.new_str.clone(),

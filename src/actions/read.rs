@@ -1,10 +1,11 @@
 //! `read`: a file's lines or a media file as a data URL (`docs/spec/files.md` §2); the editor's
 //! `view` when `impl_source` is `oh_aci` (delegated to [`super::edit`]).
 //!
-//! The latest server refuses binary files before anything else
-//! (`docs/spec/compat-latest-texts.md` S2); sandboxd does so for that generation too, except that
-//! media files still come back as data URLs (the reference's check made that branch dead)
-//! and relative paths are sniffed where the read resolves them, not in the server's cwd.
+//! The latest server refuses binary files before anything else (`ERROR_BINARY_FILE`,
+//! `docs/spec/compat-latest-texts.md` §2 row S2); sandboxd does so for that generation too,
+//! except that media files still come back as data URLs (the reference's check made that
+//! branch dead) and relative paths are sniffed where the read resolves them, not in the
+//! server's cwd.
 
 use super::edit::Editing;
 use crate::files::{self, Cancel};

@@ -1,5 +1,6 @@
-//! `run`: a command in the persistent bash session (`docs/spec/bash.md`, `docs/spec/compat-latest.md`
-//! A1), or in a separate short-lived shell for the latest client's `is_static`.
+//! `run`: a command in the persistent bash session (`docs/spec/bash.md`; the new `run` args:
+//! `docs/spec/compat-latest.md` §A1), or in a separate short-lived shell for the latest
+//! client's `is_static`.
 //!
 //! Owns the mapping between the protocol and `sandboxd_shell`; it never drives the terminal
 //! itself, and records the shell's cwd after every prompt for read/write/kernel.
@@ -53,7 +54,8 @@ pub async fn execute(
                 }
             }
             let bash = &action.generation.dialect().bash;
-            // The latest server cuts long output itself (B14) and echoes `hidden` (B13).
+            // The latest server cuts long output itself (the middle cut,
+            // `docs/spec/compat-latest-texts.md` §1 row B14) and echoes `hidden` (row B13).
             let content = match bash.truncation.filter(|_| !action.hidden) {
                 Some(t) => match t.apply(&content) {
                     std::borrow::Cow::Owned(cut) => cut,

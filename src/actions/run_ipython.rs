@@ -1,5 +1,5 @@
-//! `run_ipython`: a cell in the IPython kernel (`docs/spec/ipython.md` §4, `protocol.md` §6.4),
-//! and the kernel's start at server start-up.
+//! `run_ipython`: a cell in the IPython kernel (`docs/spec/ipython.md` §4,
+//! `docs/spec/protocol.md` §6.4), and the kernel's start at server start-up.
 //!
 //! Owns turning a [`sandboxd_kernel::CellResult`] into an observation: right-strip, the
 //! editor's `<oh_aci_output_...>` markers (handed to the editor module), the
@@ -38,8 +38,9 @@ pub async fn execute(
             generation: action.generation,
         })
         .await;
-    // The latest server takes images out of the text into a list (compat-latest O2): the
-    // text is then the text parts alone, joined as they came.
+    // The latest server takes images out of the text into a list (the `image_urls` extra,
+    // `docs/spec/compat-latest.md` §3, O2): the text is then the text parts alone, joined as
+    // they came.
     let lists_images = action.generation.dialect().ipython.image_urls;
     let mut text = result.text;
     if lists_images {
@@ -56,7 +57,8 @@ pub async fn execute(
     } else {
         String::new()
     };
-    // Editor results printed by the cell become edit/read observations (ipython.md §4).
+    // Editor results printed by the cell become edit/read observations
+    // (`docs/spec/ipython.md` §4).
     if output.contains("<oh_aci_output_") {
         if let Some(obs) = super::edit::from_tagged_output(&action.code, output, &extra) {
             return obs;

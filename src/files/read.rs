@@ -17,7 +17,8 @@ use super::Cancel;
 /// The most a read returns or holds: a media file's bytes, the selected text, or what a file
 /// reporting size 0 (`/proc`, `/sys`) may stream. A reference read loads the whole file, so a
 /// multi-GB file (or `/proc/self/pagemap`, which streams terabytes) exhausts memory; an
-/// agent cannot use more than this in one observation anyway (`docs/spec/files.md` Q-F6).
+/// agent cannot use more than this in one observation anyway (the reference reads media whole,
+/// uncapped: `docs/spec/files.md` §5, quirk Q-F6).
 pub const MAX_READ_BYTES: u64 = 64 << 20;
 
 /// How much of a file that reports size 0 is read: the cap and one chunk more.

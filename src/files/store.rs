@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// `mkdir -p`; directories it creates are given to `owner` (uid and gid the same number, as
 /// `write` gives files). The reference leaves them root-owned, so the agent could not add
-/// files next to the one it wrote (`docs/spec/files.md` Q-F4).
+/// files next to the one it wrote (`docs/spec/files.md` §5, quirk Q-F4).
 pub fn create_dirs(dir: &Path, owner: Option<u32>) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());

@@ -1,4 +1,5 @@
-//! Hardened extraction of uploaded zip archives (`docs/spec/protocol.md` §4.4, quirk Q5 fixed).
+//! Hardened extraction of uploaded zip archives (`docs/spec/protocol.md` §4.4), the
+//! reference's zip-slip/path-traversal hole fixed (`docs/spec/protocol.md` §9, quirk Q5).
 //!
 //! Entries that are absolute, contain `..`, are symlinks, or would pass through a symlink or a
 //! file already on disk are skipped; the declared uncompressed size is checked against the

@@ -2,9 +2,10 @@
 //! memory) so any size can be sent with constant memory.
 //!
 //! A directory is stored with names relative to it; a single file as one entry under its own
-//! name (the reference sends an empty zip, Q4). Symlinks are followed only when their target
-//! stays inside the requested tree (Q12); symlinked directories are not descended, as in the
-//! reference.
+//! name (the reference sends an empty zip: `docs/spec/protocol.md` §9, quirk Q4). Symlinks are
+//! followed only when their target stays inside the requested tree (the reference follows file
+//! links anywhere: `docs/spec/protocol.md` §9, quirk Q12); symlinked directories are not
+//! descended, as in the reference.
 
 use std::fs::File;
 use std::io::{self, Write};

@@ -77,7 +77,8 @@ pub struct EditObservation {
     pub shape: EditShape,
 }
 
-/// Keys only the latest client accepts on a `browse` observation (compat-latest.md O3).
+/// Keys only the latest client accepts on a `browse` observation
+/// (`docs/spec/compat-latest.md` §3, O3).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LatestBrowseExtras {
     /// Where the screenshot PNG was saved, if it was.

@@ -1,6 +1,6 @@
 //! The session API key check (`docs/spec/protocol.md` §2): every path but `/alive` and
 //! `/server_info` needs `X-Session-API-Key` when `SESSION_API_KEY` is set. Wrong or missing
-//! keys get 403 (the reference's 500 is a bug, Q1).
+//! keys get 403, not the reference's 500 (a bug: `docs/spec/protocol.md` §9, quirk Q1).
 //!
 //! Also keeping the key out of the agent's reach ([`hide_key_from_agent`]): no child process
 //! inherits it, and the server's memory and `/proc/<pid>/environ` are closed to processes of

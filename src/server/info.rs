@@ -1,5 +1,6 @@
 //! `/alive` and `/server_info` (`docs/spec/plugins.md` §6). CPU use is measured over the time since
-//! the previous call instead of the reference's 100 ms sleep on the event loop (Q9).
+//! the previous call instead of the reference's 100 ms sleep on the event loop
+//! (`docs/spec/protocol.md` §9, quirk Q9).
 
 use std::sync::{Arc, Mutex, OnceLock};
 

@@ -40,8 +40,8 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// A file name the client may choose: one plain path component (quirk Q5 fixed) that a
-/// Linux file system can hold.
+/// A file name the client may choose: one plain path component (the reference's path-traversal
+/// hole fixed: `docs/spec/protocol.md` §9, quirk Q5) that a Linux file system can hold.
 fn check_filename(name: &str) -> Result<(), ApiError> {
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
         return Err(ApiError::BadRequest(format!(

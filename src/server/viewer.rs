@@ -1,6 +1,6 @@
-//! The latest client's file viewer (`docs/spec/compat-latest.md` E2): a second, unauthenticated
-//! HTTP server on `127.0.0.1`, at the first free port after the main one, whose URL is
-//! written to `/tmp/oh-server-url`. The agent's browser reads that file and opens
+//! The latest client's file viewer (`docs/spec/compat-latest.md` §4, endpoint E2): a second,
+//! unauthenticated HTTP server on `127.0.0.1`, at the first free port after the main one, whose
+//! URL is written to `/tmp/oh-server-url`. The agent's browser reads that file and opens
 //! `<url>/view?path=<absolute path>` to look at a PDF, an image or a text file.
 //!
 //! It only ever answers clients on the loopback interface, and only for files the server's
@@ -112,7 +112,8 @@ async fn view(ConnectInfo(peer): ConnectInfo<SocketAddr>, Query(q): Query<ViewQu
 /// The page for one file (blocking: reads it). Its title is the latest server's,
 /// `File Viewer - <basename>`, and an image's alt text is its basename, so the agent's
 /// accessibility tree reads `RootWebArea 'File Viewer - x.png'` / `img 'x.png'` as with the
-/// reference (`docs/spec/compat-latest-texts.md` S20, W10).
+/// reference (the viewer's pages, `docs/spec/compat-latest-texts.md` §2 row S20; its title,
+/// `docs/spec/compat-latest-texts.md` §4 row W10).
 fn render(path: &Path) -> Response {
     let shown = escape(&path.display().to_string());
     let name = escape(&path.file_name().map_or_else(
