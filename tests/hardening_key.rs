@@ -78,10 +78,25 @@ fn the_kernel_has_a_callback_token_that_opens_nothing_else() {
         &s,
         &format!("import os\nprint({KEY:?} in repr(dict(os.environ)), sorted(k for k in os.environ if 'KEY' in k or 'TOKEN' in k or 'SANDBOXD' in k))"),
     );
-    assert_eq!(
-        out,
-        "False ['SANDBOXD_CALLBACK_TOKEN', 'SANDBOXD_SERVER_URL']"
-    );
+    // What the test's own environment passes on (e.g. SANDBOXD_IMAGE_TEST, a CI token) is
+    // the agent's to see; the key variables are not, and the callback's two are added.
+    let mut expected: Vec<String> = std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.contains("KEY") || k.contains("TOKEN") || k.contains("SANDBOXD"))
+        .filter(|k| k != "SESSION_API_KEY" && k != "SESSION_API_KEY_FILE")
+        .chain([
+            "SANDBOXD_CALLBACK_TOKEN".into(),
+            "SANDBOXD_SERVER_URL".into(),
+        ])
+        .collect();
+    expected.sort();
+    expected.dedup();
+    let list = expected
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert_eq!(out, format!("False [{list}]"));
     assert!(!s.sh("env").contains(KEY));
     let kernel_pid = cell(&s, "import os\nprint(os.getpid())");
     let environ = std::fs::read(format!("/proc/{}/environ", kernel_pid.trim())).unwrap();

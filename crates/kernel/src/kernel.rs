@@ -153,6 +153,8 @@ enum RunEnd {
     Died {
         partial: Assembled,
         exit: Exit,
+        /// Whether the kernel had shown it took the cell up (`busy` or `execute_input`).
+        seen: bool,
     },
     /// The kernel was dead before the cell was sent (and nothing of the cell came back).
     NotStarted {
@@ -463,6 +465,7 @@ impl Kernel {
                         RunEnd::Died {
                             partial: OutputAssembler::new(cap).finish(),
                             exit,
+                            seen: false,
                         },
                         python,
                     )
@@ -508,10 +511,23 @@ impl Kernel {
                 };
                 (text, partial.image_urls, outcome)
             }
-            RunEnd::Died { partial, exit } => {
-                let msg = format!(
-                    "[The IPython kernel died while running this cell ({exit}). A new kernel will be started for the next cell; variables, imports and other state from earlier cells are lost.]"
-                );
+            RunEnd::Died {
+                partial,
+                exit,
+                seen,
+            } => {
+                let msg = if seen {
+                    format!(
+                        "[The IPython kernel died while running this cell ({exit}). A new kernel will be started for the next cell; variables, imports and other state from earlier cells are lost.]"
+                    )
+                } else {
+                    // Alive when the cell was sent, dead before anything of it came back: it
+                    // may or may not have run (a cell that ends its own kernel takes the
+                    // kernel's pending messages with it), so it is not run a second time.
+                    format!(
+                        "[The IPython kernel died before this cell showed any sign of running ({exit}); it may or may not have run. A new kernel will be started for the next cell; variables, imports and other state from earlier cells are lost.]"
+                    )
+                };
                 st.conn = None;
                 // Already said here: the next cell needs no second note.
                 st.lost = None;
@@ -668,7 +684,7 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
                     if !started && dead_before {
                         return RunEnd::NotStarted { exit };
                     }
-                    return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit };
+                    return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit, seen: started };
                 };
                 let parent = m.parent_id.as_deref();
                 if chan == Chan::Control {
@@ -738,7 +754,7 @@ async fn run(conn: &mut Conn, code: &str, timeout: Option<Duration>, cap: usize)
                 if !started && dead_before {
                     return RunEnd::NotStarted { exit };
                 }
-                return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit };
+                return RunEnd::Died { partial: partial.unwrap_or_else(|| asm.finish()), exit, seen: started };
             }
             _ = sleep_until(idle_deadline) => {
                 if barrier.is_some() {
