@@ -149,8 +149,7 @@ fn guardian(read: OwnedFd, server: i32, mode: Mode) -> ! {
         contain::kill_tree_at(base, mode == Mode::Cgroup2);
     }
     for _ in 0..2 {
-        sweep(&sessions, &groups);
-        kill_recorded(&seen);
+        procfs::kill(&sessions, &groups, &still_alive(&seen));
     }
     if let Some(base) = contain::base_dir() {
         contain::remove_when_empty(base, Duration::from_secs(5));
@@ -164,7 +163,7 @@ fn parse_line(line: &[u8], sessions: &mut Vec<i32>, groups: &mut Vec<i32>) {
     let (Some(kind), Some(Ok(id))) = (parts.next(), parts.next().map(str::parse::<i32>)) else {
         return;
     };
-    // Never 0 or 1: that would mean "every process" to the sweep.
+    // Never 0 or 1: that would mean "every process" to the final kill.
     if id <= 1 {
         return;
     }
@@ -194,60 +193,10 @@ fn record_descendants(server: i32, seen: &mut HashMap<i32, u64>) {
     }
 }
 
-/// SIGKILLs the recorded processes that still are who they were, and their descendants.
-fn kill_recorded(seen: &HashMap<i32, u64>) {
-    if seen.is_empty() {
-        return;
-    }
-    let live: Vec<i32> = seen
-        .iter()
+/// The recorded processes that still are who they were.
+fn still_alive(seen: &HashMap<i32, u64>) -> Vec<i32> {
+    seen.iter()
         .filter(|(&pid, &start)| procfs::stat(pid).is_some_and(|s| s.start == start))
         .map(|(&pid, _)| pid)
-        .collect();
-    for s in procfs::tree(&live) {
-        // SAFETY: sends a signal; no memory is involved.
-        unsafe { libc::kill(s.pid, libc::SIGKILL) };
-    }
-}
-
-/// SIGKILLs every process whose session or process group is listed.
-pub fn sweep(sessions: &[i32], groups: &[i32]) {
-    if sessions.is_empty() && groups.is_empty() {
-        return;
-    }
-    let me = std::process::id() as i32;
-    for s in procfs::all() {
-        if s.pid != me && (sessions.contains(&s.sid) || groups.contains(&s.pgrp)) {
-            // SAFETY: sends a signal; no memory is involved.
-            unsafe { libc::kill(s.pid, libc::SIGKILL) };
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A process in a watched group dies in the sweep; one outside it does not.
-    #[test]
-    fn sweep_kills_the_watched_group_only() {
-        use std::os::unix::process::CommandExt;
-        let mut watched = std::process::Command::new("sleep")
-            .arg("100")
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let mut other = std::process::Command::new("sleep")
-            .arg("100")
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        sweep(&[], &[watched.id() as i32]);
-        let status = watched.wait().unwrap();
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(libc::SIGKILL));
-        assert!(other.try_wait().unwrap().is_none(), "the other group lives");
-        other.kill().unwrap();
-        other.wait().unwrap();
-    }
+        .collect()
 }
