@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::handler::HandlerConfig;
-use chromiumoxide::Browser;
+use chromiumoxide::{Browser, Page};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -23,12 +23,8 @@ use crate::launch::{ChromiumProcess, LaunchError};
 
 mod input;
 mod locate;
-mod navigation;
+pub(crate) mod navigation;
 mod tabs;
-
-pub use navigation::{listen, NavWatch, NAVIGATION_TIMEOUT};
-use tabs::Tab;
-pub use tabs::MAX_TABS;
 
 /// Viewport of every tab (BrowserGym's default).
 pub const VIEWPORT: (u32, u32) = (1280, 720);
@@ -65,6 +61,24 @@ pub enum StartError {
     /// The DevTools connection failed.
     #[error("could not connect to Chromium's DevTools endpoint: {0}")]
     Connect(String),
+}
+
+/// More tabs than this are not kept: a page that opens tabs in a loop cannot exhaust memory.
+pub const MAX_TABS: usize = 10;
+
+/// One tab (its dialogs dismissed by `watcher`, see [`tabs`]).
+pub struct Tab {
+    /// CDP target id.
+    pub target: String,
+    /// chromiumoxide's page (its CDP session).
+    pub page: Page,
+    watcher: JoinHandle<()>,
+}
+
+impl Drop for Tab {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
 }
 
 /// A running, connected browser.

@@ -7,29 +7,10 @@ use chromiumoxide::cdp::browser_protocol::page::EventJavascriptDialogOpening;
 use chromiumoxide::Page;
 use futures_util::StreamExt;
 use serde_json::json;
-use tokio::task::JoinHandle;
 
 use super::navigation::{wait_ready, SETTLE_TIMEOUT};
-use super::{ActionError, Session};
+use super::{ActionError, Session, Tab, MAX_TABS};
 use crate::cdp;
-
-/// More tabs than this are not kept: a page that opens tabs in a loop cannot exhaust memory.
-pub const MAX_TABS: usize = 10;
-
-/// One tab.
-pub struct Tab {
-    /// CDP target id.
-    pub target: String,
-    /// chromiumoxide's page (its CDP session).
-    pub page: Page,
-    watcher: JoinHandle<()>,
-}
-
-impl Drop for Tab {
-    fn drop(&mut self) {
-        self.watcher.abort();
-    }
-}
 
 impl Session {
     /// The active tab's page.
