@@ -7,7 +7,8 @@
 //! gone, however it ended) the guardian SIGKILLs:
 //! - everything in the server's base cgroup, then removes it (where cgroups are used,
 //!   [`crate::contain`]): nothing a child started can leave it;
-//! - every process still in the sessions and groups the server reported (`s`/`g` lines);
+//! - every process still in the sessions and groups the server reported (`s`/`g` lines,
+//!   [`crate::watchlist`]);
 //! - without cgroups, every descendant of the server it saw while polling the server's
 //!   process tree (every 250 ms, by pid and start time, so a reused pid is never hit).
 //!   The server is a child subreaper, so a double-forked daemon stays in that tree (as the
@@ -17,14 +18,11 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use crate::contain::{self, Mode};
 use crate::procfs;
-
-/// Write end of the pipe to the guardian; -1 when none runs (tests, library use).
-static PIPE: AtomicI32 = AtomicI32::new(-1);
+use crate::watchlist;
 
 /// How often the guardian records the server's descendants when no cgroup holds them.
 const TRACK_EVERY: Duration = Duration::from_millis(250);
@@ -59,33 +57,9 @@ pub fn start() -> io::Result<()> {
         _ => {
             // SAFETY: the read end is the child's.
             unsafe { libc::close(read_end) };
-            PIPE.store(write_end, Ordering::SeqCst);
+            watchlist::connect(write_end);
             Ok(())
         }
-    }
-}
-
-/// The guardian will kill every process of session `sid` once the server is gone.
-pub fn watch_session(sid: i32) {
-    tell(&format!("s {sid}\n"));
-}
-
-/// The guardian will kill every process of group `pgid` once the server is gone.
-pub fn watch_group(pgid: i32) {
-    tell(&format!("g {pgid}\n"));
-}
-
-fn tell(line: &str) {
-    let fd = PIPE.load(Ordering::SeqCst);
-    if fd < 0 {
-        return;
-    }
-    // One write of a few bytes (< PIPE_BUF) is atomic, so lines from threads never mix.
-    // SAFETY: writes from a live buffer to a descriptor this process owns.
-    let n = unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
-    if n < 0 {
-        // The guardian is gone (broken pipe): go on without it.
-        PIPE.store(-1, Ordering::SeqCst);
     }
 }
 
