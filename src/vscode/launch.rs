@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use sandboxd_child::contain::{Leader, Scope};
-use sandboxd_kernel::process::RunAs;
+use sandboxd_child::user::Account as RunAs;
 use tokio::sync::watch;
 
 /// Where OpenHands' runtime image puts openvscode-server.

@@ -120,7 +120,7 @@ fn prepare(config: &Config) -> Result<launch::Spec, String> {
     // here instead of as a server that exits at once.
     std::net::TcpListener::bind(("0.0.0.0", port))
         .map_err(|e| format!("port {port} (VSCODE_PORT) is not available: {e}"))?;
-    let run_as = sandboxd_kernel::process::RunAs::lookup(&config.username)
+    let run_as = sandboxd_child::user::resolve(Some(&config.username))
         .map_err(|e| format!("cannot run as {}: {e}", config.username))?;
     Ok(launch::Spec {
         binary,

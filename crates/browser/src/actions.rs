@@ -14,7 +14,8 @@ use crate::cdp;
 use crate::js;
 use crate::keys;
 use crate::parser::{Call, PyValue};
-use crate::session::{ActionError, NavWatch, Session};
+use crate::session::navigation::{self, NavWatch};
+use crate::session::{ActionError, Session};
 
 /// Parameter list of an allowed function: `(name, default)`; `None` = required.
 type Signature = &'static [(&'static str, Option<Default>)];
@@ -364,7 +365,7 @@ async fn upload_file(
     // Any other element: click it and answer the file chooser it opens.
     use chromiumoxide::cdp::browser_protocol::page::EventFileChooserOpened;
     use futures_util::StreamExt;
-    let mut chooser = crate::session::listen::<EventFileChooserOpened>(&page).await?;
+    let mut chooser = navigation::listen::<EventFileChooserOpened>(&page).await?;
     cdp::call(
         &page,
         "Page.setInterceptFileChooserDialog",
@@ -374,7 +375,7 @@ async fn upload_file(
     let result = async {
         let point = session.element_center(&page, &el, bid).await?;
         session.click_at(&page, point, "left", 0, 1).await?;
-        let ev = tokio::time::timeout(crate::session::NAVIGATION_TIMEOUT, chooser.next())
+        let ev = tokio::time::timeout(navigation::NAVIGATION_TIMEOUT, chooser.next())
             .await
             .ok()
             .flatten()

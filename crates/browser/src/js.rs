@@ -33,7 +33,8 @@ pub fn helper(name: &str) -> &'static str {
 }
 
 /// Every helper name the crate uses.
-pub const HELPER_NAMES: &[&str] = &[
+#[cfg(test)]
+const HELPER_NAMES: &[&str] = &[
     "find_by_bid",
     "frame_owners",
     "active_element",

@@ -136,7 +136,7 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// A running Chromium. Dropping it kills its whole scope and deletes the profile.
-pub struct ChromiumProcess {
+pub(crate) struct ChromiumProcess {
     /// How the browser process ended ("killed by SIGKILL"), once it has.
     exit: watch::Receiver<Option<String>>,
     scope: Arc<Scope>,
@@ -306,40 +306,7 @@ fn describe(st: std::process::ExitStatus) -> String {
 /// session of its own, so the group alone misses the renderers; they are found through
 /// `/proc` before anything is killed (once the browser dies they are re-parented).
 pub fn kill_tree(pid: i32) {
-    let mut children: std::collections::HashMap<i32, Vec<i32>> = Default::default();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for e in entries.flatten() {
-            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-                continue;
-            };
-            // Fields after the parenthesised command name: state, ppid, ...
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<i32>().ok());
-            if let Some(ppid) = ppid {
-                children.entry(ppid).or_default().push(p);
-            }
-        }
-    }
-    let mut all = vec![pid];
-    let mut i = 0;
-    while i < all.len() {
-        if let Some(c) = children.get(&all[i]) {
-            all.extend(c.iter().copied());
-        }
-        i += 1;
-    }
-    // SAFETY: plain syscalls on processes we started (the tree of our own child).
-    unsafe {
-        libc::killpg(pid, libc::SIGKILL);
-        for p in all {
-            libc::kill(p, libc::SIGKILL);
-        }
-    }
+    sandboxd_child::procfs::kill(&[], &[pid], &[pid]);
 }
 
 /// Reads Chromium's stderr until it closes: reports the DevTools URL once, keeps a bounded

@@ -3,7 +3,8 @@
 //! expect (`docs/spec/browser.md`): the action language, the bid scheme, and the observation.
 //!
 //! Layout: [`service`] (lifecycle, steps, timeouts) → [`parser`] (action text) →
-//! [`actions`] (function semantics) on a [`session`] (one browser: tabs, input, waits) →
+//! [`actions`] (function semantics) on a [`session`] (one browser; its tabs, navigation
+//! and waits, element location and input each in a file of their own) →
 //! [`observe`] (observation extraction) with [`text`] (Markdown and AX-tree text).
 //! [`launch`] owns the process, [`cdp`] the raw protocol calls, [`js`] the page scripts.
 //! [`marks`] draws the set-of-marks image (pure pixels, no browser).
@@ -11,19 +12,24 @@
 //! The crate never depends on the server crate; the server maps [`BrowserObservation`] to
 //! its protocol types.
 
-pub mod actions;
-pub mod cdp;
-pub mod js;
-pub mod keys;
+// Public for the BrowserGym-mode crate (`crates/browsergym`), which starts its own Chromium
+// with the same flags and draws the same marks and text; the rest is internal.
 pub mod launch;
 pub mod marks;
-pub mod nav;
-pub mod observe;
-pub mod parser;
 pub mod service;
-pub mod session;
 pub mod text;
 
+mod actions;
+mod cdp;
+mod js;
+mod keys;
+mod nav;
+mod observe;
+mod parser;
+mod session;
+
+pub use launch::{find_executable, LaunchError};
+pub use marks::{overlay, MarksError};
 pub use service::{
     BrowserConfig, BrowserObservation, BrowserService, DEFAULT_STEP_TIMEOUT, EVAL_GET_GOAL,
     EVAL_GET_REWARDS, TIMEOUT_MESSAGE,

@@ -285,8 +285,8 @@ impl Scope {
             settle();
         }
         match self.kind {
-            Leader::Session => crate::guard::watch_session(pid),
-            Leader::Group => crate::guard::watch_group(pid),
+            Leader::Session => crate::watchlist::watch_session(pid),
+            Leader::Group => crate::watchlist::watch_group(pid),
         }
     }
 

@@ -7,7 +7,8 @@
 //! gone, however it ended) the guardian SIGKILLs:
 //! - everything in the server's base cgroup, then removes it (where cgroups are used,
 //!   [`crate::contain`]): nothing a child started can leave it;
-//! - every process still in the sessions and groups the server reported (`s`/`g` lines);
+//! - every process still in the sessions and groups the server reported (`s`/`g` lines,
+//!   [`crate::watchlist`]);
 //! - without cgroups, every descendant of the server it saw while polling the server's
 //!   process tree (every 250 ms, by pid and start time, so a reused pid is never hit).
 //!   The server is a child subreaper, so a double-forked daemon stays in that tree (as the
@@ -17,14 +18,11 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use crate::contain::{self, Mode};
 use crate::procfs;
-
-/// Write end of the pipe to the guardian; -1 when none runs (tests, library use).
-static PIPE: AtomicI32 = AtomicI32::new(-1);
+use crate::watchlist;
 
 /// How often the guardian records the server's descendants when no cgroup holds them.
 const TRACK_EVERY: Duration = Duration::from_millis(250);
@@ -59,33 +57,9 @@ pub fn start() -> io::Result<()> {
         _ => {
             // SAFETY: the read end is the child's.
             unsafe { libc::close(read_end) };
-            PIPE.store(write_end, Ordering::SeqCst);
+            watchlist::connect(write_end);
             Ok(())
         }
-    }
-}
-
-/// The guardian will kill every process of session `sid` once the server is gone.
-pub fn watch_session(sid: i32) {
-    tell(&format!("s {sid}\n"));
-}
-
-/// The guardian will kill every process of group `pgid` once the server is gone.
-pub fn watch_group(pgid: i32) {
-    tell(&format!("g {pgid}\n"));
-}
-
-fn tell(line: &str) {
-    let fd = PIPE.load(Ordering::SeqCst);
-    if fd < 0 {
-        return;
-    }
-    // One write of a few bytes (< PIPE_BUF) is atomic, so lines from threads never mix.
-    // SAFETY: writes from a live buffer to a descriptor this process owns.
-    let n = unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
-    if n < 0 {
-        // The guardian is gone (broken pipe): go on without it.
-        PIPE.store(-1, Ordering::SeqCst);
     }
 }
 
@@ -149,8 +123,7 @@ fn guardian(read: OwnedFd, server: i32, mode: Mode) -> ! {
         contain::kill_tree_at(base, mode == Mode::Cgroup2);
     }
     for _ in 0..2 {
-        sweep(&sessions, &groups);
-        kill_recorded(&seen);
+        procfs::kill(&sessions, &groups, &still_alive(&seen));
     }
     if let Some(base) = contain::base_dir() {
         contain::remove_when_empty(base, Duration::from_secs(5));
@@ -164,7 +137,7 @@ fn parse_line(line: &[u8], sessions: &mut Vec<i32>, groups: &mut Vec<i32>) {
     let (Some(kind), Some(Ok(id))) = (parts.next(), parts.next().map(str::parse::<i32>)) else {
         return;
     };
-    // Never 0 or 1: that would mean "every process" to the sweep.
+    // Never 0 or 1: that would mean "every process" to the final kill.
     if id <= 1 {
         return;
     }
@@ -194,60 +167,10 @@ fn record_descendants(server: i32, seen: &mut HashMap<i32, u64>) {
     }
 }
 
-/// SIGKILLs the recorded processes that still are who they were, and their descendants.
-fn kill_recorded(seen: &HashMap<i32, u64>) {
-    if seen.is_empty() {
-        return;
-    }
-    let live: Vec<i32> = seen
-        .iter()
+/// The recorded processes that still are who they were.
+fn still_alive(seen: &HashMap<i32, u64>) -> Vec<i32> {
+    seen.iter()
         .filter(|(&pid, &start)| procfs::stat(pid).is_some_and(|s| s.start == start))
         .map(|(&pid, _)| pid)
-        .collect();
-    for s in procfs::tree(&live) {
-        // SAFETY: sends a signal; no memory is involved.
-        unsafe { libc::kill(s.pid, libc::SIGKILL) };
-    }
-}
-
-/// SIGKILLs every process whose session or process group is listed.
-pub fn sweep(sessions: &[i32], groups: &[i32]) {
-    if sessions.is_empty() && groups.is_empty() {
-        return;
-    }
-    let me = std::process::id() as i32;
-    for s in procfs::all() {
-        if s.pid != me && (sessions.contains(&s.sid) || groups.contains(&s.pgrp)) {
-            // SAFETY: sends a signal; no memory is involved.
-            unsafe { libc::kill(s.pid, libc::SIGKILL) };
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A process in a watched group dies in the sweep; one outside it does not.
-    #[test]
-    fn sweep_kills_the_watched_group_only() {
-        use std::os::unix::process::CommandExt;
-        let mut watched = std::process::Command::new("sleep")
-            .arg("100")
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let mut other = std::process::Command::new("sleep")
-            .arg("100")
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        sweep(&[], &[watched.id() as i32]);
-        let status = watched.wait().unwrap();
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(libc::SIGKILL));
-        assert!(other.try_wait().unwrap().is_none(), "the other group lives");
-        other.kill().unwrap();
-        other.wait().unwrap();
-    }
+        .collect()
 }

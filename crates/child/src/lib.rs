@@ -49,6 +49,7 @@ pub mod procfs;
 pub mod reap;
 pub mod token;
 pub mod user;
+pub mod watchlist;
 
 /// How long a child and its descendants get between the polite signal and SIGKILL.
 pub const GRACE: std::time::Duration = std::time::Duration::from_secs(2);

@@ -1,7 +1,8 @@
 //! What `/proc` says about processes: session, group, parent, state and start time of one
-//! process, the children of a process, and a whole descendant tree.
+//! process, the children of a process, and a whole descendant tree — and [`kill`], the one
+//! killer of processes found that way (the guardian's last pass, a browser's tree).
 //!
-//! Used where no cgroup holds a child's descendants (see the crate doc); only reads.
+//! Used where no cgroup holds a child's descendants (see the crate doc).
 
 use std::collections::HashMap;
 
@@ -103,6 +104,45 @@ pub fn tree(roots: &[i32]) -> Vec<Stat> {
     out
 }
 
+/// SIGKILLs every process in one of `sessions` or `groups`, and every one of `roots` with all
+/// its descendants, found in one pass over `/proc`; never the caller itself.
+///
+/// The tree is read before anything is killed: once a process dies its children are
+/// re-parented, and could no longer be found from it (Chromium's zygote leaves the
+/// browser's group and session, so only the tree finds its renderers). Each group also gets
+/// a `killpg`, which reaches members forked after the pass — except the caller's own group,
+/// and never group 0 or 1 (which would mean "the caller's group" and "every process").
+pub fn kill(sessions: &[i32], groups: &[i32], roots: &[i32]) {
+    let me = std::process::id() as i32;
+    let mut doomed: Vec<i32> = if roots.is_empty() {
+        Vec::new()
+    } else {
+        tree(roots).into_iter().map(|s| s.pid).collect()
+    };
+    if !sessions.is_empty() || !groups.is_empty() {
+        doomed.extend(
+            all()
+                .into_iter()
+                .filter(|s| sessions.contains(&s.sid) || groups.contains(&s.pgrp))
+                .map(|s| s.pid),
+        );
+    }
+    // SAFETY: a plain query of this process's group.
+    let own_group = unsafe { libc::getpgrp() };
+    for &g in groups {
+        if g > 1 && g != own_group {
+            // SAFETY: sends a signal; no memory is involved.
+            unsafe { libc::killpg(g, libc::SIGKILL) };
+        }
+    }
+    for pid in doomed {
+        if pid > 1 && pid != me {
+            // SAFETY: sends a signal; no memory is involved.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +173,57 @@ mod tests {
         assert!(tree(&[me]).iter().any(|s| s.pid == pid));
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    /// A process in a listed group dies, and so does a root's descendant in a group of its
+    /// own; a process outside both lives.
+    #[test]
+    fn kill_takes_the_listed_groups_and_trees_only() {
+        use std::os::unix::process::{CommandExt, ExitStatusExt};
+        use std::process::Command;
+        let mut watched = Command::new("sleep")
+            .arg("100")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut other = Command::new("sleep")
+            .arg("100")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        // A root whose child moves to a group of its own (as Chromium's zygote does).
+        let mut root = Command::new("sh")
+            .args(["-c", "setsid sleep 100 & echo $!; wait"])
+            .process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(root.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let grandchild: i32 = line.trim().parse().unwrap();
+        // setsid has exec'd sleep in a session of its own once its group is its pid.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while stat(grandchild).is_none_or(|s| s.sid != grandchild) {
+            assert!(std::time::Instant::now() < deadline, "setsid did not run");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        kill(&[], &[watched.id() as i32], &[root.id() as i32]);
+        assert_eq!(watched.wait().unwrap().signal(), Some(libc::SIGKILL));
+        assert_eq!(root.wait().unwrap().signal(), Some(libc::SIGKILL));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while stat(grandchild).is_some_and(|s| !s.is_zombie()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the root's descendant lives"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(other.try_wait().unwrap().is_none(), "the other group lives");
+        other.kill().unwrap();
+        other.wait().unwrap();
     }
 }

@@ -11,8 +11,8 @@
 
 use std::time::Instant;
 
-use sandboxd_kernel::channels::{Chan, Channels};
 use sandboxd_kernel::{interpreter, Cell, Kernel, KernelConfig};
+use sandboxd_kernel::{Chan, Channels};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -219,7 +219,7 @@ async fn main() {
     if lost_cells > 0 {
         let mut lost = 0;
         for i in 0..lost_cells {
-            let tok = format!("tok{i}x{}", uuid::Uuid::new_v4().simple());
+            let tok = format!("tok{i}x{}", sandboxd_child::token::hex(16));
             let r = k
                 .execute(Cell {
                     code: &format!("print('{tok}')"),

@@ -18,8 +18,8 @@ use zeromq::{
     SocketSend, SubSocket, ZmqMessage,
 };
 
+use crate::error::KernelError;
 use crate::wire::{self, Incoming, Signer};
-use crate::KernelError;
 
 /// Which channel a message arrived on / goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ fn url(info: &ConnectionInfo, port: u16) -> String {
 impl Channels {
     /// Connects all channels (each connect retries until the kernel has bound its port).
     pub async fn connect(info: &ConnectionInfo) -> Result<Channels, KernelError> {
-        let session = uuid::Uuid::new_v4().simple().to_string();
+        let session = sandboxd_child::token::hex(16);
         let signer = Signer::new(info.key.as_bytes());
         // shell and stdin share an identity: the kernel routes input_request to the
         // stdin peer whose identity sent the execute_request.

@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::process::RunAs;
-use crate::KernelError;
+use sandboxd_child::user::Account;
+
+use crate::error::KernelError;
 
 /// Python run by the probe: prints the real interpreter path (not a pyenv shim) when
 /// ipykernel is importable, else the reason on stderr.
@@ -26,7 +27,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 pub async fn resolve(
     explicit: Option<&str>,
     path_var: Option<&str>,
-    run_as: Option<&RunAs>,
+    run_as: Option<&Account>,
 ) -> Result<PathBuf, KernelError> {
     let who = run_as
         .filter(|u| u.switch)
@@ -102,7 +103,7 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// Runs the probe; `Ok(sys.executable)` or a short reason.
-async fn probe(python: &Path, run_as: Option<&RunAs>) -> Result<PathBuf, String> {
+async fn probe(python: &Path, run_as: Option<&Account>) -> Result<PathBuf, String> {
     let mut cmd = tokio::process::Command::new(python);
     cmd.args(["-c", PROBE])
         .stdin(std::process::Stdio::null())

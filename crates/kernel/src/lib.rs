@@ -6,31 +6,33 @@
 //! execution with output assembly, interrupt on timeout, restart after death, kill on
 //! shutdown). It must never depend on the server crate: it returns [`CellResult`]s, and the
 //! server turns them into observations.
+//!
+//! Layout: [`lifecycle`] (start, restart after death, shutdown; the state behind the mutex)
+//! → [`execute`] (a cell: cwd sync, the retry of a cell its dead kernel never got, the
+//! agent's text) → [`request`] (one `execute_request`: output until idle, timeout and
+//! interrupt, death) over [`channels`] and [`wire`] (ZeroMQ sockets, Jupyter framing), with
+//! [`output`] (output assembly). [`process`] owns the OS process, [`interpreter`] picks the
+//! Python, [`skills`] the shipped Python files and the bootstrap cell, [`quote`] Python
+//! string literals.
 
-pub mod channels;
+// Public for callers that choose the interpreter themselves (tests, the floor benchmark).
 pub mod interpreter;
-pub mod kernel;
-pub mod output;
-pub mod process;
-pub mod skills;
-pub mod wire;
 
-pub use kernel::{Cell, CellResult, Kernel, KernelConfig, Outcome};
+mod channels;
+mod error;
+mod execute;
+mod lifecycle;
+mod output;
+mod process;
+mod quote;
+mod request;
+mod skills;
+mod wire;
+
+// The floor benchmark (`examples/zmq_floor.rs`) is a second client on the same framing.
+pub use channels::{Chan, Channels};
+pub use error::KernelError;
+pub use execute::{Cell, CellResult, Outcome};
+pub use lifecycle::{Kernel, KernelConfig};
 pub use output::NO_OUTPUT;
-
-/// Why the kernel could not be started or reached.
-#[derive(Debug, thiserror::Error)]
-pub enum KernelError {
-    /// No usable interpreter (the message names the fix).
-    #[error("{0}")]
-    NoInterpreter(String),
-    /// The kernel process could not be started or died during start-up.
-    #[error("the IPython kernel could not be started: {0}")]
-    Start(String),
-    /// A ZeroMQ channel failed.
-    #[error("the IPython kernel connection failed: {0}")]
-    Connect(String),
-    /// Preparing the kernel's files failed.
-    #[error("cannot prepare the IPython kernel's files: {0}")]
-    Files(#[from] std::io::Error),
-}
+pub use wire::Incoming;

@@ -18,60 +18,13 @@ use std::time::Duration;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use sandboxd_child::contain::{Leader, Scope};
+use sandboxd_child::user::Account;
 use tokio::sync::watch;
 
-use crate::KernelError;
+use crate::error::KernelError;
 
 /// How much of the kernel's stderr is kept for error messages.
 const STDERR_TAIL: usize = 8 * 1024;
-
-/// The credentials and login environment of the user the kernel runs as.
-#[derive(Debug, Clone)]
-pub struct RunAs {
-    /// User name.
-    pub name: String,
-    /// Numeric UID.
-    pub uid: u32,
-    /// Primary GID.
-    pub gid: u32,
-    /// Supplementary groups (from the group database, as a login would get them).
-    pub groups: Vec<u32>,
-    /// Home directory.
-    pub home: PathBuf,
-    /// Login shell.
-    pub shell: PathBuf,
-    /// Whether the kernel must switch to these credentials (false when the server already
-    /// runs as this user, or cannot switch because it is not root).
-    pub switch: bool,
-}
-
-impl RunAs {
-    /// Looks `name` up. `Ok(None)` when the server is not root and `name` is another user
-    /// (children then run as the server's user, with its environment).
-    pub fn lookup(name: &str) -> Result<Option<RunAs>, KernelError> {
-        let euid = nix::unistd::geteuid();
-        let user = nix::unistd::User::from_name(name)
-            .map_err(|e| KernelError::Start(format!("cannot look up user {name}: {e}")))?
-            .ok_or_else(|| KernelError::Start(format!("user {name} does not exist")))?;
-        if user.uid != euid && !euid.is_root() {
-            return Ok(None);
-        }
-        let cname = std::ffi::CString::new(name)
-            .map_err(|_| KernelError::Start(format!("bad user name {name:?}")))?;
-        let groups = nix::unistd::getgrouplist(&cname, user.gid)
-            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
-            .unwrap_or_else(|_| vec![user.gid.as_raw()]);
-        Ok(Some(RunAs {
-            name: user.name,
-            uid: user.uid.as_raw(),
-            gid: user.gid.as_raw(),
-            groups,
-            home: user.dir,
-            shell: user.shell,
-            switch: user.uid != euid,
-        }))
-    }
-}
 
 /// Everything needed to start one kernel process.
 #[derive(Debug, Clone)]
@@ -83,7 +36,7 @@ pub struct LaunchSpec {
     /// Initial working directory.
     pub cwd: PathBuf,
     /// User to switch to, if any.
-    pub run_as: Option<RunAs>,
+    pub run_as: Option<Account>,
     /// Variables added to (or replacing) the server's environment.
     pub env: Vec<(String, String)>,
     /// Variables removed from the server's environment (secrets of the server itself).
@@ -306,15 +259,7 @@ fn build_command(spec: &LaunchSpec, cgroup: Option<std::os::fd::RawFd>) -> Comma
         cmd.env(k, v);
     }
     let parent = std::process::id() as libc::pid_t;
-    let creds = spec
-        .run_as
-        .as_ref()
-        .filter(|u| u.switch)
-        .map(|u| sandboxd_child::Credentials {
-            uid: u.uid,
-            gid: u.gid,
-            groups: u.groups.clone(),
-        });
+    let creds = spec.run_as.as_ref().and_then(Account::credentials);
     // SAFETY: `prepare` only makes async-signal-safe system calls on data made before the fork.
     unsafe {
         cmd.pre_exec(move || sandboxd_child::prepare(creds.as_ref(), parent, cgroup));
@@ -324,7 +269,7 @@ fn build_command(spec: &LaunchSpec, cgroup: Option<std::os::fd::RawFd>) -> Comma
 
 /// Makes `path` owned by the kernel's user (so a kernel that switched users can read the
 /// files sandboxd prepared for it).
-pub fn chown_for(path: &Path, run_as: Option<&RunAs>) -> std::io::Result<()> {
+pub fn chown_for(path: &Path, run_as: Option<&Account>) -> std::io::Result<()> {
     if let Some(u) = run_as.filter(|u| u.switch) {
         std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))?;
     }
@@ -358,10 +303,28 @@ mod tests {
         let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
             .unwrap()
             .unwrap();
-        let r = RunAs::lookup(&me.name).unwrap().expect("own user");
+        let r = sandboxd_child::user::resolve(Some(&me.name))
+            .unwrap()
+            .expect("own user");
         assert!(!r.switch);
         assert_eq!((r.uid, r.home.clone()), (me.uid.as_raw(), me.dir.clone()));
-        assert!(RunAs::lookup("no_such_user_sandboxd_xyz").is_err());
+        let (_dir, mut spec) = spec_for("true");
+        spec.run_as = Some(r.clone());
+        let cmd = build_command(&spec, None);
+        let env: Vec<_> = cmd.get_envs().collect();
+        assert!(env.contains(&(std::ffi::OsStr::new("HOME"), Some(r.home.as_os_str()))));
+        assert!(env.contains(&(
+            std::ffi::OsStr::new("USER"),
+            Some(std::ffi::OsStr::new(&r.name))
+        )));
+        // A root server refuses a user that does not exist; an unprivileged one runs
+        // children as itself whatever the name (`sandboxd_child::user`).
+        let missing = sandboxd_child::user::resolve(Some("no_such_user_sandboxd_xyz"));
+        if nix::unistd::geteuid().is_root() {
+            assert!(missing.is_err());
+        } else {
+            assert_eq!(missing.unwrap().map(|a| a.uid), Some(me.uid.as_raw()));
+        }
     }
 
     #[tokio::test]

@@ -5,10 +5,12 @@
 //! Owns those files and the bootstrap text. It must never put anything into the user's
 //! namespace beyond what the reference does (`os` from the chdir, the skills via `*`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::kernel::py_str;
-use crate::process::{chown_for, RunAs};
+use sandboxd_child::user::Account;
+
+use crate::process::chown_for;
+use crate::quote::py_str;
 
 /// The agent_skills module (`from sandboxd_agentskills import *`).
 pub const AGENT_SKILLS_PY: &str = include_str!("../python/sandboxd_agentskills.py");
@@ -25,7 +27,7 @@ pub struct KernelFiles {
 
 impl KernelFiles {
     /// Creates the directory (mode 0700, owned by the kernel's user) and writes the modules.
-    pub fn create(run_as: Option<&RunAs>) -> std::io::Result<KernelFiles> {
+    pub fn create(run_as: Option<&Account>) -> std::io::Result<KernelFiles> {
         // 0700 (set in `ensure`): the directory holds the connection files (the HMAC key).
         let dir = tempfile::Builder::new()
             .prefix("sandboxd-kernel-")
@@ -36,7 +38,7 @@ impl KernelFiles {
     }
 
     /// (Re)writes the directory and modules if missing (e.g. after [`crate::Kernel::shutdown`]).
-    pub fn ensure(&self, run_as: Option<&RunAs>) -> std::io::Result<()> {
+    pub fn ensure(&self, run_as: Option<&Account>) -> std::io::Result<()> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let dir = self.dir.path();
         if !dir.is_dir() {
@@ -79,10 +81,5 @@ impl KernelFiles {
             code.push_str(&format!("from {AGENT_SKILLS_MODULE} import *\n"));
         }
         code
-    }
-
-    /// Path of a file in the directory.
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir().join(name)
     }
 }

@@ -79,7 +79,7 @@ impl Signer {
 /// A new request header for `msg_type` in `session`.
 pub fn header(msg_type: &str, session: &str) -> Header {
     Header {
-        msg_id: uuid::Uuid::new_v4().simple().to_string(),
+        msg_id: sandboxd_child::token::hex(16),
         username: "sandboxd".into(),
         session: session.into(),
         date: chrono::Utc::now(),
