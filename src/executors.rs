@@ -65,11 +65,21 @@ pub fn start_shell(config: &Config) -> anyhow::Result<Shell> {
 pub const MAX_CELL_OUTPUT_BYTES: usize = 4 << 20;
 
 /// Environment variables telling the kernel's `file_editor` where the server's editor is:
-/// the private callback listener ([`crate::server::internal`]), not the main port.
+/// the private callback listener (`src/server/internal.rs`), not the main port.
 pub const SERVER_URL_ENV: &str = "SANDBOXD_SERVER_URL";
 /// The per-boot token of that callback. It grants the callback route only; the session API
 /// key is never given to the kernel.
 pub const CALLBACK_TOKEN_ENV: &str = "SANDBOXD_CALLBACK_TOKEN";
+
+/// Where the kernel's `file_editor` calls back into the server's editor: the private
+/// loopback listener's URL and its per-boot token (`src/server/internal.rs` binds it).
+#[derive(Debug, Clone)]
+pub struct EditorCallback {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The token the listener requires.
+    pub token: String,
+}
 
 /// Why the `jupyter` plugin was asked for but has no kernel (no Python with ipykernel):
 /// set once at start-up, told to the agent by every `run_ipython`.
@@ -84,11 +94,9 @@ pub fn kernel_unavailable() -> Option<&'static str> {
 /// launches the kernel in the background so `/alive` does not wait for Python's imports.
 /// Without a usable interpreter the server still starts (bash and files work) and IPython
 /// cells answer an error observation that names the fix.
-/// `callback_url` and `callback_token` are the editor callback's ([`crate::server::internal`]).
 pub async fn start_kernel(
     config: Arc<Config>,
-    callback_url: String,
-    callback_token: String,
+    callback: EditorCallback,
 ) -> anyhow::Result<Option<Arc<Kernel>>> {
     if !config.has_plugin("jupyter") {
         return Ok(None);
@@ -103,8 +111,8 @@ pub async fn start_kernel(
             }
         };
     let env = vec![
-        (SERVER_URL_ENV.to_string(), callback_url),
-        (CALLBACK_TOKEN_ENV.to_string(), callback_token),
+        (SERVER_URL_ENV.to_string(), callback.url),
+        (CALLBACK_TOKEN_ENV.to_string(), callback.token),
     ];
     let kernel = Kernel::new(KernelConfig {
         python,
@@ -114,7 +122,7 @@ pub async fn start_kernel(
         env,
         // Already gone from the server's own environment (auth::hide_key_from_agent); kept
         // here so that the kernel never gets them whatever the start-up order.
-        env_remove: crate::server::auth::KEY_ENV
+        env_remove: crate::config::KEY_ENV
             .iter()
             .map(|k| k.to_string())
             .collect(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use sandboxd::config::{Cli, Config};
 use sandboxd::runtime::Runtime;
+use sandboxd::server::internal::Callback;
 use sandboxd::server::ops::{LogFormat, Ops};
 use sandboxd::server::serve::{self, ConnOptions};
 
@@ -84,10 +85,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let drain_timeout = config.cli.ops.drain_timeout();
     // Initialise first, bind after: the 0.20 client treats any early non-ok answer as fatal.
+    // The kernel's private callback listener: bound first (its URL and token go to the
+    // kernel), served once the runtime exists.
+    let callback = Callback::bind().await?;
     let rt = tokio::select! {
-        rt = Runtime::start(config) => rt?,
+        rt = Runtime::start(config, callback.endpoint()) => rt?,
         _ = sandboxd::shutdown::signalled() => return Ok(()),
     };
+    callback.serve(rt.clone());
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     // The latest client's browser tool finds the file viewer through this file

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::executors::{self, Browser, ShellCwd};
+use crate::executors::{self, Browser, EditorCallback, ShellCwd};
 
 /// How long start-up waits for the shell's first prompt and the init command before serving.
 pub const SHELL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -53,7 +53,9 @@ pub struct Runtime {
 
 impl Runtime {
     /// Initialises the user, working directory and executors (in parallel where possible).
-    pub async fn start(config: Config) -> anyhow::Result<Arc<Runtime>> {
+    /// `callback` is where the kernel's `file_editor` calls back (the caller binds it before
+    /// and serves it once the runtime exists: `src/server/internal.rs`).
+    pub async fn start(config: Config, callback: EditorCallback) -> anyhow::Result<Arc<Runtime>> {
         let started = Instant::now();
         let config = Arc::new(config);
         let cfg = config.clone();
@@ -66,14 +68,7 @@ impl Runtime {
         // starts at the first browse action), except in evaluation mode, whose environment
         // starts now as the reference's does.
         let shell = executors::start_shell(&config)?;
-        // The kernel's private callback listener: bound first, its URL and token go to the
-        // kernel; served once the runtime exists.
-        let callback = crate::server::internal::Callback::bind().await?;
-        let kernel_start = tokio::spawn(executors::start_kernel(
-            config.clone(),
-            callback.url.clone(),
-            callback.token.clone(),
-        ));
+        let kernel_start = tokio::spawn(executors::start_kernel(config.clone(), callback));
         let browser = executors::new_browser(&config).await?;
         // In the background: `/alive` never waits for VS Code.
         let vscode = crate::vscode::VsCode::start(&config);
@@ -90,7 +85,6 @@ impl Runtime {
             shell,
             vscode,
         });
-        callback.serve(rt.clone());
         let shell = rt.shell.clone();
         let mut init = tokio::spawn(async move {
             shell

@@ -40,8 +40,7 @@ pub async fn require_key(State(rt): State<Arc<Runtime>>, req: Request, next: Nex
     }
 }
 
-/// The environment variables that hold or locate the session API key.
-pub const KEY_ENV: &[&str] = &["SESSION_API_KEY", "SESSION_API_KEY_FILE"];
+pub use crate::config::KEY_ENV;
 
 /// Keeps the session API key from the agent's processes; call once the configuration has
 /// read the key, while the process is still single-threaded (before the guardian is forked
@@ -72,26 +71,8 @@ pub fn hide_key_from_agent() {
     }
 }
 
-/// Middleware of the kernel's callback listener: only requests with the per-boot token.
-pub async fn require_callback_token(
-    State(token): State<Arc<str>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let given = req
-        .headers()
-        .get(super::internal::TOKEN_HEADER)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    if key_matches(given, token.as_bytes()) {
-        next.run(req).await
-    } else {
-        ApiError::Unauthorized.into_response()
-    }
-}
-
 /// Constant-time comparison, so the key cannot be guessed byte by byte from timings.
-fn key_matches(given: &[u8], expected: &[u8]) -> bool {
+pub(super) fn key_matches(given: &[u8], expected: &[u8]) -> bool {
     given.len() == expected.len() && bool::from(given.ct_eq(expected))
 }
 

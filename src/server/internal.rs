@@ -79,6 +79,14 @@ impl Callback {
         })
     }
 
+    /// What the kernel needs to call back.
+    pub fn endpoint(&self) -> crate::executors::EditorCallback {
+        crate::executors::EditorCallback {
+            url: self.url.clone(),
+            token: self.token.clone(),
+        }
+    }
+
     /// Serves the callback route for the life of the process.
     pub fn serve(self, rt: Arc<Runtime>) {
         let app = router(rt, self.token);
@@ -91,6 +99,24 @@ impl Callback {
     }
 }
 
+/// Middleware of the kernel's callback listener: only requests with the per-boot token.
+pub async fn require_callback_token(
+    State(token): State<Arc<str>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = req
+        .headers()
+        .get(TOKEN_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if auth::key_matches(given, token.as_bytes()) {
+        next.run(req).await
+    } else {
+        ApiError::Unauthorized.into_response()
+    }
+}
+
 /// The callback's router: one route, behind the token.
 fn router(rt: Arc<Runtime>, token: String) -> Router {
     Router::new()
@@ -98,7 +124,7 @@ fn router(rt: Arc<Runtime>, token: String) -> Router {
         .fallback(|| async { ApiError::NotFound("Not Found".into()) })
         .layer(axum::middleware::from_fn_with_state(
             Arc::<str>::from(token),
-            auth::require_callback_token,
+            require_callback_token,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(rt)

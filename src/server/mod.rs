@@ -31,7 +31,7 @@ const MAX_JSON_BODY: usize = 256 << 20;
 
 /// Builds the router over a started runtime.
 pub fn router(rt: Arc<Runtime>, ops: Arc<ops::Ops>) -> Router {
-    let metrics_route = get(metrics::metrics).with_state(ops.clone());
+    let metrics_route = get(ops::metrics).with_state(ops.clone());
     let mut keyed = Router::new()
         .route("/alive", get(info::alive))
         .route("/server_info", get(info::server_info))

@@ -1,10 +1,17 @@
 //! Command line and environment: the reference's arguments (`docs/spec/protocol.md` §1.1–1.2)
 //! plus sandboxd's own knobs, each with its reason.
 
+pub mod agent_sandbox;
+pub mod ops;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+
+/// The environment variables that hold or locate the session API key (read here, then
+/// removed from the server's environment by `src/server/auth.rs`, and kept from every child).
+pub const KEY_ENV: &[&str] = &["SESSION_API_KEY", "SESSION_API_KEY_FILE"];
 
 /// Plugin names the reference knows; any other aborts start-up as it does there.
 pub const KNOWN_PLUGINS: &[&str] = &["jupyter", "agent_skills", "vscode"];
@@ -96,10 +103,10 @@ pub struct Cli {
     pub browsergym_python: Option<String>,
 
     #[command(flatten)]
-    pub ops: crate::server::ops::OpsOptions,
+    pub ops: ops::OpsOptions,
     /// Kubernetes agent-sandbox's runtime API (`--agent-sandbox-*`).
     #[command(flatten)]
-    pub agent_sandbox: crate::agent_sandbox::Args,
+    pub agent_sandbox: agent_sandbox::Args,
 }
 
 /// The resolved configuration every part of the server reads.
