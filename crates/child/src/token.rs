@@ -47,7 +47,9 @@ mod tests {
         let a = hex(16);
         let b = hex(16);
         assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
         assert_eq!(bytes(1000).len(), 1000);
         assert_eq!(hex(0), "");

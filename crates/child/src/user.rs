@@ -92,8 +92,8 @@ pub fn resolve(name: Option<&str>) -> Result<Option<Account>, UserError> {
     };
     let switch = user.uid != me;
     let groups = if switch {
-        let cname = CString::new(user.name.clone())
-            .map_err(|_| UserError::BadName(user.name.clone()))?;
+        let cname =
+            CString::new(user.name.clone()).map_err(|_| UserError::BadName(user.name.clone()))?;
         nix::unistd::getgrouplist(&cname, user.gid)
             .map_err(|source| UserError::Groups {
                 name: user.name.clone(),
