@@ -13,6 +13,31 @@ use crate::config::Config;
 use crate::protocol::{CmdOutputMetadata, Observation, RunAction};
 use crate::runtime::Runtime;
 
+impl From<sandboxd_shell::Metadata> for CmdOutputMetadata {
+    fn from(m: sandboxd_shell::Metadata) -> Self {
+        let sandboxd_shell::Metadata {
+            exit_code,
+            pid,
+            username,
+            hostname,
+            working_dir,
+            py_interpreter_path,
+            prefix,
+            suffix,
+        } = m;
+        CmdOutputMetadata {
+            exit_code,
+            pid,
+            username,
+            hostname,
+            working_dir,
+            py_interpreter_path,
+            prefix,
+            suffix,
+        }
+    }
+}
+
 /// Shell options from the configuration; `working_dir` overrides the start directory.
 fn shell_options(config: &Config, working_dir: Option<PathBuf>) -> ShellOptions {
     ShellOptions {
@@ -77,16 +102,7 @@ pub async fn execute(rt: &Arc<Runtime>, action: RunAction) -> Observation {
             Observation::Run {
                 content,
                 command,
-                metadata: CmdOutputMetadata {
-                    exit_code: m.exit_code,
-                    pid: m.pid,
-                    username: m.username,
-                    hostname: m.hostname,
-                    working_dir: m.working_dir,
-                    py_interpreter_path: m.py_interpreter_path,
-                    prefix: m.prefix,
-                    suffix: m.suffix,
-                },
+                metadata: m.into(),
                 hidden: bash.echo_hidden && action.hidden,
             }
         }
