@@ -149,7 +149,10 @@ mod tests {
         assert!(!rc.contains("$("), "command substitution forks");
         assert!(!rc.contains('`'));
         assert!(rc.contains("\\e]633;sandboxd;n0nce\\a"));
-        assert!(rc.contains("bind 'set byte-oriented on'"), "the cheap prompt");
+        assert!(
+            rc.contains("bind 'set byte-oriented on'"),
+            "the cheap prompt"
+        );
     }
 
     #[test]
