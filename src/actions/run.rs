@@ -13,6 +13,31 @@ use crate::config::Config;
 use crate::executors::{shell_options, ShellCwd};
 use crate::protocol::{CmdOutputMetadata, Observation, RunAction};
 
+impl From<sandboxd_shell::Metadata> for CmdOutputMetadata {
+    fn from(m: sandboxd_shell::Metadata) -> Self {
+        let sandboxd_shell::Metadata {
+            exit_code,
+            pid,
+            username,
+            hostname,
+            working_dir,
+            py_interpreter_path,
+            prefix,
+            suffix,
+        } = m;
+        CmdOutputMetadata {
+            exit_code,
+            pid,
+            username,
+            hostname,
+            working_dir,
+            py_interpreter_path,
+            prefix,
+            suffix,
+        }
+    }
+}
+
 /// Runs a command in the shell (`is_static`: in a new one, started in `config`'s working
 /// directory or the action's `cwd`); records the cwd the prompt reports.
 pub async fn execute(
@@ -66,16 +91,7 @@ pub async fn execute(
             Observation::Run {
                 content,
                 command,
-                metadata: CmdOutputMetadata {
-                    exit_code: m.exit_code,
-                    pid: m.pid,
-                    username: m.username,
-                    hostname: m.hostname,
-                    working_dir: m.working_dir,
-                    py_interpreter_path: m.py_interpreter_path,
-                    prefix: m.prefix,
-                    suffix: m.suffix,
-                },
+                metadata: m.into(),
                 hidden: bash.echo_hidden && action.hidden,
             }
         }

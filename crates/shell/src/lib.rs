@@ -6,13 +6,19 @@
 //! HTTP protocol (the root crate maps [`ShellOutcome`] to observations) and never lets a
 //! child outlive its [`Shell`].
 //!
-//! Modules: `spawn` (pty + process), [`bootstrap`] (the bash code: prompt, command
-//! transport), [`prompt`] (detecting the PS1 block in the byte stream), [`screen`] (rendering
-//! like `tmux capture-pane`, bounded), [`split`] (tree-sitter command splitting), `life`
-//! (the serve loop: start-up in the background with requests queued, restarts, the
-//! hang-up → grace → kill end), `session` (requests and the run/timeout state machine),
-//! `spill` (the full output of a cut observation, kept in a file the note names),
-//! [`texts`] (exact wording).
+//! Layout:
+//! - [`bootstrap`]: the bash code (prompt function, command transport);
+//! - `spawn`: bash on a new pty as the agent user, in its own scope;
+//! - `session`: the driver task that owns one bash — `session/life` (the process: serve
+//!   loop, start-up with requests queued, restarts, the hang-up → grace → kill end),
+//!   `session/policy` (what a request does, and the run/timeout state machine),
+//!   `session/pump` (pty bytes in and out, prompts ending commands) and
+//!   `session/observe` (observation text and metadata);
+//! - [`prompt`]: detecting the PS1 block in the byte stream;
+//! - [`screen`]: rendering like `tmux capture-pane`, bounded;
+//! - `spill`: the full output of a cut observation, kept in a file the note names;
+//! - [`split`]: tree-sitter command splitting;
+//! - [`texts`]: exact wording.
 //!
 //! Start-up never blocks the caller: [`Shell::launch`] returns at once and bash's start-up
 //! files (`~/.bashrc`, which may wait a minute on a stale lock) run while the server serves.
@@ -26,7 +32,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub mod bootstrap;
-mod life;
 pub mod prompt;
 pub mod screen;
 mod session;
@@ -41,8 +46,8 @@ pub use sandboxd_generation::Generation;
 #[derive(Debug, thiserror::Error)]
 pub enum ShellError {
     /// The agent user cannot be resolved.
-    #[error("user lookup failed: {0}")]
-    User(String),
+    #[error("user lookup failed: {}", user_text(.0))]
+    User(#[source] sandboxd_child::user::UserError),
     /// bash or its pty could not be started.
     #[error("cannot start bash: {0}")]
     Spawn(String),
@@ -55,6 +60,17 @@ pub enum ShellError {
     /// The shell could not run a command (its start failed or is still going on).
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// The wording clients have always seen for a failed user lookup.
+fn user_text(e: &sandboxd_child::user::UserError) -> String {
+    use sandboxd_child::user::UserError;
+    match e {
+        UserError::Lookup { name, source } => format!("{name}: {source}"),
+        UserError::Missing(name) => format!("no such user: {name}"),
+        UserError::BadName(_) => "user name contains NUL".to_string(),
+        UserError::Groups { name, source } => format!("groups of {name}: {source}"),
+    }
 }
 
 /// How to start a shell.
@@ -95,7 +111,9 @@ pub struct RunRequest {
     pub timeout_sent_as_integer: bool,
 }
 
-/// `CmdOutputMetadata` as the shell reports it.
+/// `CmdOutputMetadata` as the shell reports it: the one copy of the command metadata (a
+/// prompt's values are parsed into it, `crate::prompt::Prompt`; the root crate converts it
+/// to the wire type with `From`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
     /// Exit code, -1 when the command did not finish.

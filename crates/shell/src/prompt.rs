@@ -1,5 +1,5 @@
 //! Recognising the PS1 metadata block (`docs/spec/bash.md` §3) in the raw byte stream as it
-//! arrives, and parsing it into [`PromptMeta`].
+//! arrives, and parsing it into a [`Prompt`].
 //!
 //! Owns prompt detection only; it never renders output. The block bash prints is the
 //! reference's, preceded by an invisible OSC sequence carrying a per-session secret
@@ -9,6 +9,8 @@
 
 use memchr::memmem;
 
+use crate::Metadata;
+
 /// Marker lines of the block (`docs/spec/bash.md` §3).
 pub const PS1_BEGIN: &str = "###PS1JSON###";
 /// End marker of the block.
@@ -17,23 +19,15 @@ pub const PS1_END: &str = "###PS1END###";
 /// Longest block accepted after the tag; a longer one is treated as ordinary output.
 const MAX_BLOCK: usize = 64 << 10;
 
-/// The metadata of one prompt, values as `CmdOutputMetadata` types them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PromptMeta {
-    /// `$?` of the last command, -1 if unparsable.
-    pub exit_code: i64,
-    /// `$!`, -1 if none.
-    pub pid: i64,
-    /// `\u`.
-    pub username: Option<String>,
-    /// `\h`.
-    pub hostname: Option<String>,
-    /// `$PWD`.
-    pub working_dir: Option<String>,
-    /// `which python` or "".
-    pub py_interpreter_path: Option<String>,
-    /// sandboxd's own field: how many commands the trigger had run when bash built this
-    /// prompt (a prompt printed again unchanged shows an older count).
+/// One prompt: the command metadata it carries (prefix and suffix empty: those are the
+/// observation's, not the prompt's) and sandboxd's own count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// `$?`, `$!`, `\u`, `\h`, `$PWD` and `which python`, typed as `CmdOutputMetadata`
+    /// types them (-1 for a number that does not parse).
+    pub meta: Metadata,
+    /// How many commands the trigger had run when bash built this prompt (a prompt printed
+    /// again unchanged shows an older count).
     pub seq: Option<u64>,
 }
 
@@ -43,7 +37,7 @@ pub enum Event {
     /// Terminal output that is not a prompt.
     Output(Vec<u8>),
     /// A complete prompt block.
-    Prompt(PromptMeta),
+    Prompt(Prompt),
 }
 
 /// Streaming detector: bytes in, [`Event`]s out; holds back only what could be the start of
@@ -85,8 +79,8 @@ impl PromptScanner {
             push_output(out, &data[..at]);
             let block = &data[at + self.tag.len()..];
             match parse_block(block) {
-                BlockParse::Complete { meta, used } => {
-                    out.push(Event::Prompt(meta));
+                BlockParse::Complete { prompt, used } => {
+                    out.push(Event::Prompt(prompt));
                     data = &block[used..];
                 }
                 BlockParse::Incomplete if block.len() < MAX_BLOCK => {
@@ -129,7 +123,7 @@ fn partial_prefix_len(data: &[u8], tag: &[u8]) -> usize {
 }
 
 enum BlockParse {
-    Complete { meta: PromptMeta, used: usize },
+    Complete { prompt: Prompt, used: usize },
     Incomplete,
     Invalid,
 }
@@ -153,13 +147,13 @@ fn parse_block(block: &[u8]) -> BlockParse {
         return BlockParse::Invalid;
     };
     match parse_json(&body[begin + PS1_BEGIN.len()..]) {
-        Some(meta) => BlockParse::Complete { meta, used },
+        Some(prompt) => BlockParse::Complete { prompt, used },
         None => BlockParse::Invalid,
     }
 }
 
 /// Parses the JSON object of a block into metadata (`docs/spec/bash.md` §3 conversion rules).
-pub fn parse_json(json: &[u8]) -> Option<PromptMeta> {
+pub fn parse_json(json: &[u8]) -> Option<Prompt> {
     let text = String::from_utf8_lossy(json);
     let value: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
     let obj = value.as_object()?;
@@ -174,13 +168,17 @@ pub fn parse_json(json: &[u8]) -> Option<PromptMeta> {
             .filter(|f| f.is_finite())
             .map_or(-1, |f| f.trunc() as i64)
     };
-    Some(PromptMeta {
-        exit_code: int_of("exit_code"),
-        pid: int_of("pid"),
-        username: text_of("username"),
-        hostname: text_of("hostname"),
-        working_dir: text_of("working_dir"),
-        py_interpreter_path: text_of("py_interpreter_path"),
+    Some(Prompt {
+        meta: Metadata {
+            exit_code: int_of("exit_code"),
+            pid: int_of("pid"),
+            username: text_of("username"),
+            hostname: text_of("hostname"),
+            working_dir: text_of("working_dir"),
+            py_interpreter_path: text_of("py_interpreter_path"),
+            prefix: String::new(),
+            suffix: String::new(),
+        },
         seq: text_of("sandboxd_seq").and_then(|n| n.parse().ok()),
     })
 }
@@ -228,7 +226,8 @@ mod tests {
         assert_eq!(ev.len(), 3);
         assert_eq!(ev[0], Event::Output(b"hello\r\n".to_vec()));
         match &ev[1] {
-            Event::Prompt(m) => {
+            Event::Prompt(p) => {
+                let m = &p.meta;
                 assert_eq!(m.exit_code, 0);
                 assert_eq!(m.pid, -1);
                 assert_eq!(m.working_dir.as_deref(), Some("/w"));
@@ -248,7 +247,7 @@ mod tests {
         let ev = scan_chunks(&chunks);
         assert_eq!(ev[0], Event::Output(b"out".to_vec()));
         assert!(
-            matches!(&ev[1], Event::Prompt(m) if m.exit_code == 127),
+            matches!(&ev[1], Event::Prompt(p) if p.meta.exit_code == 127),
             "{ev:?}"
         );
         assert_eq!(ev.len(), 2);
@@ -258,7 +257,7 @@ mod tests {
     fn escaped_values_survive() {
         let ev = scan_chunks(&[&block(r#"/a\"b\\c"#, "1")]);
         assert!(
-            matches!(&ev[0], Event::Prompt(m) if m.working_dir.as_deref() == Some("/a\"b\\c")),
+            matches!(&ev[0], Event::Prompt(p) if p.meta.working_dir.as_deref() == Some("/a\"b\\c")),
             "{ev:?}"
         );
     }
@@ -277,7 +276,9 @@ mod tests {
 
     #[test]
     fn numbers_parse_like_the_reference() {
-        let m = parse_json(br#"{"pid": "12.7", "exit_code": "", "username": "u"}"#).unwrap();
+        let m = parse_json(br#"{"pid": "12.7", "exit_code": "", "username": "u"}"#)
+            .unwrap()
+            .meta;
         assert_eq!((m.pid, m.exit_code), (12, -1));
         assert_eq!(m.working_dir, None);
     }

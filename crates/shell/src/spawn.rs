@@ -11,63 +11,22 @@
 //! (`AsyncFd`) so output is handled as it arrives, where portable-pty hands out blocking
 //! readers that need a thread each.
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 use nix::pty::{openpty, Winsize};
 use nix::sys::termios::{tcgetattr, tcsetattr, InputFlags, OutputFlags, SetArg};
-use nix::unistd::{Gid, Uid, User};
 use sandboxd_child::contain::Scope;
+use sandboxd_child::user::Account;
 
 use crate::screen::{COLS, ROWS};
 use crate::ShellError;
 
-/// Who the shell runs as.
-#[derive(Debug, Clone)]
-pub(crate) struct Identity {
-    pub uid: Uid,
-    pub gid: Gid,
-    pub groups: Vec<Gid>,
-    pub home: PathBuf,
-    pub shell: PathBuf,
-    pub name: String,
-    /// A different user than the server's: switch in the child.
-    pub switch: bool,
-}
-
-/// Resolves the agent user. Root switching to another user switches; otherwise the shell runs
-/// as the server's own user (an unprivileged server cannot switch).
-pub(crate) fn identity(username: Option<&str>) -> Result<Option<Identity>, ShellError> {
-    let me = nix::unistd::geteuid();
-    let user = match username {
-        Some(name) if me.is_root() => User::from_name(name)
-            .map_err(|e| ShellError::User(format!("{name}: {e}")))?
-            .ok_or_else(|| ShellError::User(format!("no such user: {name}")))?,
-        _ => match User::from_uid(me).ok().flatten() {
-            Some(u) => u,
-            None => return Ok(None),
-        },
-    };
-    let switch = user.uid != me;
-    let groups = if switch {
-        let cname = CString::new(user.name.clone())
-            .map_err(|_| ShellError::User("user name contains NUL".into()))?;
-        nix::unistd::getgrouplist(&cname, user.gid)
-            .map_err(|e| ShellError::User(format!("groups of {}: {e}", user.name)))?
-    } else {
-        Vec::new()
-    };
-    Ok(Some(Identity {
-        uid: user.uid,
-        gid: user.gid,
-        groups,
-        home: user.dir,
-        shell: user.shell,
-        name: user.name,
-        switch,
-    }))
+/// Resolves the agent user by the one rule of `sandboxd_child::user`, with the shell's own
+/// error texts (a client sees them when its shell cannot start).
+pub(crate) fn identity(username: Option<&str>) -> Result<Option<Account>, ShellError> {
+    sandboxd_child::user::resolve(username).map_err(ShellError::User)
 }
 
 /// A started bash.
@@ -80,7 +39,7 @@ pub(crate) struct Spawned {
 pub(crate) fn spawn_bash(
     rc: &Path,
     cwd: &Path,
-    who: Option<&Identity>,
+    who: Option<&Account>,
     env: &[(String, String)],
     scope: &Scope,
 ) -> Result<Spawned, ShellError> {
@@ -121,7 +80,7 @@ pub(crate) fn spawn_bash(
         // What `su <user> -` sets (docs/spec/bash.md §2); the rest of the environment is inherited.
         cmd.env("HOME", &who.home);
         cmd.env("SHELL", &who.shell);
-        if !who.uid.is_root() {
+        if who.uid != 0 {
             cmd.env("USER", &who.name);
             cmd.env("LOGNAME", &who.name);
         }
@@ -141,13 +100,7 @@ pub(crate) fn spawn_bash(
     cmd.stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(pty.slave));
-    let creds = who
-        .filter(|w| w.switch)
-        .map(|w| sandboxd_child::Credentials {
-            uid: w.uid.as_raw(),
-            gid: w.gid.as_raw(),
-            groups: w.groups.iter().map(|g| g.as_raw()).collect(),
-        });
+    let creds = who.and_then(Account::credentials);
     let parent = std::process::id() as libc::pid_t;
     let cgroup = scope.join_fd();
     // Spawn only from async tasks (tokio worker threads live as long as the runtime), never

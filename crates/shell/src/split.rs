@@ -17,6 +17,11 @@ pub fn split_commands(text: &str) -> Vec<String> {
         return vec![String::new()];
     }
     let whole = || vec![text.trim_end().to_string()];
+    if !text.contains('\n') {
+        // Only a newline separates commands: one line is one command, without a parser
+        // (building one costs more than the rest of running `echo hi`).
+        return whole();
+    }
     let mut parser = Parser::new();
     if parser
         .set_language(&tree_sitter_bash::LANGUAGE.into())

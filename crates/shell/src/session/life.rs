@@ -3,9 +3,11 @@
 //! retried by the next request, and the end — SIGHUP to the whole session as a terminal
 //! hang-up, a grace period, then SIGKILL — at shutdown and whenever a shell is replaced.
 //!
-//! Owns the serve loop and the process; requests themselves are run by `session`.
+//! Owns the serve loop, the process and the state the handles share; requests themselves
+//! are run by `policy`.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +17,11 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 
+use super::observe::Epoch;
+use super::pump::{self, Step};
+use super::{Busy, Driver, Msg};
 use crate::bootstrap;
 use crate::prompt::PromptScanner;
-use crate::session::{Busy, Driver, Epoch, Msg, Step};
 use crate::spawn;
 use crate::{RunRequest, ShellError, ShellOutcome};
 
@@ -26,8 +30,9 @@ const INIT_TIMEOUT: f64 = 300.0;
 
 /// The running bash. Dropping it ends its whole session (in the background: HUP, grace,
 /// KILL), so replacing a shell never waits for the old one.
-pub(crate) struct Proc {
-    pub fd: AsyncFd<std::os::fd::OwnedFd>,
+pub(super) struct Proc {
+    /// The pty's master side (see `pump`).
+    pub pty: AsyncFd<File>,
     pub child: tokio::process::Child,
     pub scope: Arc<Scope>,
     /// The pty reported EOF/EIO (no slave left open): stop polling it.
@@ -49,15 +54,67 @@ impl Drop for Proc {
     }
 }
 
+/// State the handles share with the driver, readable while it is busy with a request.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// The current bash's scope (its session and cgroup), None when none runs.
+    pub scope: std::sync::Mutex<Option<Arc<Scope>>>,
+    /// Shutdown started: never start another bash.
+    pub stopping: std::sync::atomic::AtomicBool,
+    /// When the shutdown's grace period ends.
+    grace_end: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Shells started after the first (restarts), for metrics.
+    pub restarts: std::sync::atomic::AtomicU64,
+    /// bash sits at its prompt with nothing running (readline reads the terminal).
+    pub idle: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    fn current(&self) -> Option<Arc<Scope>> {
+        self.scope.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Starts the end of the session at once, even while a request waits on it: SIGHUP (and
+    /// SIGCONT) to every process of it, as a terminal hang-up does; the grace period runs.
+    pub(crate) fn hang_up(&self) {
+        use std::sync::atomic::Ordering;
+        self.stopping.store(true, Ordering::SeqCst);
+        *self.grace_end.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(std::time::Instant::now() + sandboxd_child::GRACE);
+        if let Some(s) = self.current() {
+            // A bash idle at its prompt is hung up by the driver from a command line (see
+            // `life`): a signal would reach readline, which drops the agent's HUP trap.
+            let bash = s.leader();
+            if !self.idle.load(Ordering::SeqCst) && bash > 1 {
+                // SAFETY: sends a signal to our own child.
+                unsafe { libc::kill(bash, libc::SIGHUP) };
+            }
+            s.signal_except(libc::SIGHUP, bash);
+            s.signal_except(libc::SIGCONT, bash);
+        }
+    }
+
+    /// SIGKILLs what is left of the session (the grace period is over).
+    pub(crate) fn kill_now(&self) {
+        if let Some(s) = self.current() {
+            s.kill();
+        }
+    }
+
+    fn grace_end(&self) -> Option<std::time::Instant> {
+        *self.grace_end.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A bash that has not shown its first prompt yet.
-pub(crate) struct Starting {
+pub(super) struct Starting {
     since: Instant,
     /// A replacement for a shell that ended: the init commands run again once it is up.
     respawn: bool,
 }
 
 /// A request waiting for the shell to be ready.
-pub(crate) enum Pending {
+pub(super) enum Pending {
     Run {
         req: RunRequest,
         arrived: Instant,
@@ -87,12 +144,12 @@ impl Pending {
 }
 
 /// The error of a request whose own timeout passed while bash was still starting.
-pub(crate) fn still_starting(secs: u64) -> String {
+fn still_starting(secs: u64) -> String {
     format!("The shell is still starting: bash has shown no prompt after {secs} s (its start-up files, such as ~/.bashrc, may be slow or blocked). The command was not run; send it again later.")
 }
 
 /// The error of a request that found the shell's start failed.
-pub(crate) fn start_failed(why: &str) -> String {
+fn start_failed(why: &str) -> String {
     format!("The shell could not be started: {why}. The next command will start a new shell.")
 }
 
@@ -239,7 +296,7 @@ impl Driver {
         self.pending = keep;
     }
 
-    pub(crate) fn after_step(&mut self, step: Step) {
+    fn after_step(&mut self, step: Step) {
         if let Step::Exited(code) = step {
             if self.starting.is_some() {
                 let out = self.epoch.screen.render().text;
@@ -260,7 +317,7 @@ impl Driver {
     }
 
     /// Starts a bash; its first prompt arrives through the serve loop.
-    pub(crate) fn begin(&mut self, respawn: bool) -> Result<(), ShellError> {
+    pub(super) fn begin(&mut self, respawn: bool) -> Result<(), ShellError> {
         if self.shared.stopping.load(Ordering::SeqCst) {
             return Err(ShellError::Stopped);
         }
@@ -279,12 +336,10 @@ impl Driver {
             &self.opts.env,
             &scope,
         )?;
-        // SAFETY: the fd is owned by the AsyncFd from here on and closed only when it drops.
-        let fd = unsafe { AsyncFd::register(spawned.master) }
-            .map_err(|e| ShellError::Spawn(e.to_string()))?;
+        let pty = pump::register(spawned.master).map_err(|e| ShellError::Spawn(e.to_string()))?;
         *self.shared.scope.lock().unwrap_or_else(|e| e.into_inner()) = Some(scope.clone());
         self.proc = Some(Proc {
-            fd,
+            pty,
             child: spawned.child,
             scope,
             eof: false,
@@ -359,7 +414,7 @@ impl Driver {
         }
     }
 
-    pub(crate) fn on_death(&mut self) {
+    pub(super) fn on_death(&mut self) {
         self.proc = None;
         self.busy = None;
         self.finished = None;
@@ -367,7 +422,7 @@ impl Driver {
         self.death_unreported = true;
     }
 
-    pub(crate) async fn run_init(&mut self, cmd: &str, timeout: f64) -> ShellOutcome {
+    async fn run_init(&mut self, cmd: &str, timeout: f64) -> ShellOutcome {
         self.handle(
             RunRequest {
                 command: cmd.to_string(),
@@ -384,7 +439,7 @@ impl Driver {
 
     /// Ends bash and its session: SIGHUP (a terminal hang-up) until the grace period that
     /// [`crate::Shell::shutdown`] started runs out, then SIGKILL; answers what still waits.
-    pub(crate) async fn stop(&mut self) {
+    async fn stop(&mut self) {
         for p in std::mem::take(&mut self.pending) {
             answer_failed(p, &ShellError::Stopped.to_string());
         }
