@@ -4,8 +4,10 @@
 
 A file's imports are the `crate::…`, `super::…` and `self::…` paths in its code (comments,
 strings and `#[cfg(test)] mod tests` left out), each resolved to the longest module prefix
-that is a file. `mod` declarations are not imports, so a parent declaring its children is
-no loop; a child using its parent's items while the parent uses the child's is.
+that is a file. `mod` declarations are not imports. A file's use of its own ancestor
+modules is not counted either: a module split over a folder (`session/mod.rs` holding the
+core type, `session/pump.rs` adding to it) is one unit whose parts may use the core; loops
+between sibling files, or across modules, are what this refuses.
 """
 
 import glob
@@ -38,13 +40,20 @@ def graph(src):
     mods = modules(src)
     g = {m: set() for m in mods}
     for mod, path in mods.items():
-        for head, rest in PATH.findall(code_of(path)):
+        code = code_of(path)
+        refs = PATH.findall(code)
+        # Paths that start with a child module of this file (`use observe::Finished;` in
+        # a mod.rs) are relative to it.
+        for child in set(m[-1] for m in mods if m[:-1] == mod and len(m) == len(mod) + 1):
+            for rest in re.findall(r'(?<![\w:])' + child + r'::((?:[A-Za-z_]\w*::)*[A-Za-z_]\w*)', code):
+                refs.append(('self', child + '::' + rest))
+        for head, rest in refs:
             segs = rest.split('::')
             full = {'crate': [], 'super': list(mod[:-1]), 'self': list(mod)}[head] + segs
             for n in range(len(full), 0, -1):
                 target = tuple(full[:n])
                 if target in mods:
-                    if target != mod:
+                    if target != mod and mod[: len(target)] != target:
                         g[mod].add(target)
                     break
     return g

@@ -269,6 +269,7 @@ async fn browsing_end_to_end() {
     assert_eq!(obs.open_pages_urls, vec![format!("{site}/second.html")]);
 
     // A browser killed from outside is replaced on the next action, which says so.
+    // SAFETY: kill(2) of the browser process this test started.
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }
@@ -288,6 +289,7 @@ async fn browsing_end_to_end() {
     svc.shutdown().await;
     assert_eq!(svc.browser_pid().await, None);
     assert!(
+        // SAFETY: signal 0 only checks that the process exists.
         unsafe { libc::kill(new_pid, 0) } != 0,
         "browser process gone"
     );
@@ -351,6 +353,7 @@ async fn a_browser_killed_mid_browse_is_noticed_restarted_and_reported() {
     // from here, so give it a moment.
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let t0 = std::time::Instant::now();
+    // SAFETY: kill(2) of the browser process this test started.
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }

@@ -128,6 +128,7 @@ async fn killed_shell_is_replaced_and_the_agent_is_told() {
     let (pid, _) = out(sh.run(req("echo $$")).await);
     let pid: i32 = pid.parse().unwrap();
     // SIGKILL from outside while idle.
+    // SAFETY: a plain kill(2) of the test's own shell process.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     // The session reaps its shell when it notices the death.
     gone(pid).await;

@@ -18,7 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 
 use super::observe::Epoch;
-use super::pump::{self, Step};
+use super::pump;
+use super::Step;
 use super::{Busy, Driver, Msg};
 use crate::bootstrap;
 use crate::prompt::PromptScanner;

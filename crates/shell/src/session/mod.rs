@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
+use tokio::time::Instant;
 
 use nix::unistd::{Gid, Uid};
 use sandboxd_child::user::Account;
@@ -23,7 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::prompt::PromptScanner;
 use crate::spawn;
-use crate::{Metadata, RunRequest, ShellError, ShellOptions, ShellOutcome};
+use crate::{Generation, Metadata, RunRequest, ShellError, ShellOptions, ShellOutcome};
 
 mod life;
 mod observe;
@@ -32,7 +33,7 @@ mod pump;
 
 pub(crate) use life::Shared;
 use life::{Pending, Proc, Starting};
-use observe::{Epoch, Finished};
+use observe::Epoch;
 
 /// Messages from [`crate::Shell`] handles.
 pub(crate) enum Msg {
@@ -42,6 +43,46 @@ pub(crate) enum Msg {
     /// Answer once the shell shows its first prompt (or its start failed).
     Ready(oneshot::Sender<Result<(), ShellError>>),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// What one [`Driver::io_step`] saw.
+enum Step {
+    /// Something happened that changes nothing a request waits for (input written, bytes
+    /// that were all prompt, the pty's end).
+    Io,
+    /// The running command produced output.
+    Output,
+    /// bash exited with this code.
+    Exited(i64),
+    /// A request's timer fired (set by the waiting side, never by the pump).
+    Timer,
+}
+
+/// A command whose prompt arrived, not yet reported.
+struct Finished {
+    epoch: Epoch,
+    /// The prompt's metadata (prefix and suffix empty).
+    meta: Metadata,
+}
+
+/// What a request waits for.
+struct Watch {
+    command: String,
+    /// The special key sent, if any.
+    key: Option<char>,
+    /// Text typed into a running program (its echo is removed like the reference does).
+    typed: Option<String>,
+    blocking: bool,
+    timeout: Option<f64>,
+    /// The timeout was a JSON integer (how the 0.20 texts print it).
+    timeout_integer: bool,
+    /// Whose texts the observation uses.
+    generation: Generation,
+    /// Note to put in front of the prefix (new session).
+    note: String,
+    /// When the request arrived: its hard timeout counts from here (waiting for a starting
+    /// shell included).
+    arrived: Instant,
 }
 
 /// Why a running command has no observation yet.

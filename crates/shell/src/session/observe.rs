@@ -5,8 +5,7 @@
 //!
 //! Owns the wording's assembly only; the words are in `texts`, the decisions in `policy`.
 
-use super::policy::Watch;
-use super::{Busy, Driver};
+use super::{Busy, Driver, Finished, Watch};
 use crate::bootstrap;
 use crate::screen::Screen;
 use crate::texts;
@@ -31,13 +30,6 @@ impl Epoch {
         self.prev_output.clear();
         self.observed = false;
     }
-}
-
-/// A command whose prompt arrived, not yet reported.
-pub(super) struct Finished {
-    pub(super) epoch: Epoch,
-    /// The prompt's metadata (prefix and suffix empty).
-    pub(super) meta: Metadata,
 }
 
 impl Driver {

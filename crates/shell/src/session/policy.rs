@@ -11,32 +11,11 @@ use std::time::Duration;
 use sandboxd_generation::BusyRule;
 use tokio::time::{sleep_until, Instant};
 
-use super::pump::Step;
-use super::{Busy, Driver};
+use super::{Busy, Driver, Step, Watch};
 use crate::bootstrap;
 use crate::split;
 use crate::texts;
-use crate::{Generation, Metadata, RunRequest, ShellError, ShellOutcome};
-
-/// What a request waits for.
-pub(super) struct Watch {
-    pub(super) command: String,
-    /// The special key sent, if any.
-    pub(super) key: Option<char>,
-    /// Text typed into a running program (its echo is removed like the reference does).
-    pub(super) typed: Option<String>,
-    pub(super) blocking: bool,
-    pub(super) timeout: Option<f64>,
-    /// The timeout was a JSON integer (how the 0.20 texts print it).
-    pub(super) timeout_integer: bool,
-    /// Whose texts the observation uses.
-    pub(super) generation: Generation,
-    /// Note to put in front of the prefix (new session).
-    pub(super) note: String,
-    /// When the request arrived: its hard timeout counts from here (waiting for a starting
-    /// shell included).
-    pub(super) arrived: Instant,
-}
+use crate::{Metadata, RunRequest, ShellError, ShellOutcome};
 
 impl Driver {
     /// Runs one request to its observation (`docs/spec/bash.md` §6–7).

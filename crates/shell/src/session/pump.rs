@@ -12,25 +12,11 @@ use std::io::{self, Read, Write};
 
 use tokio::io::unix::AsyncFd;
 
-use super::observe::Finished;
-use super::Driver;
+use super::{Driver, Finished, Step};
 use crate::prompt::Event;
 
 /// Bytes read from the pty per wake-up before other events get a turn.
 const READ_BURST: usize = 1 << 20;
-
-/// What one [`Driver::io_step`] saw.
-pub(super) enum Step {
-    /// Something happened that changes nothing a request waits for (input written, bytes
-    /// that were all prompt, the pty's end).
-    Io,
-    /// The running command produced output.
-    Output,
-    /// bash exited with this code.
-    Exited(i64),
-    /// A request's timer fired (set by the waiting side, never by the pump).
-    Timer,
-}
 
 impl Driver {
     /// Types `bytes` into the terminal: as much as fits now, the rest when the pty has room.
