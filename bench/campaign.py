@@ -358,12 +358,16 @@ class Gen:
         body = {"action": kind, "args": args}
         if timeout is not None:
             body["timeout"] = timeout
-        # Deadline: the action's own timeout when it is a sane number, else the soft timeout
-        # (commands) or a generous default; browsing steps have their own 30 s bound.
-        t = timeout if isinstance(timeout, (int, float)) and 0 < timeout <= 30 else 30
+        # Deadline: the server's own (src/actions/deadline.rs): the action's timeout when it
+        # is a positive number of seconds up to a day, else 120 s, plus the kind's margin;
+        # browsing waits at least the 30 s step timeout. A hang is no answer 5 s after it.
+        usable = isinstance(timeout, (int, float)) and not isinstance(timeout, bool) \
+            and 0 < timeout <= 86400
+        t = timeout if usable else 120
+        margin = {"run": 90, "run_ipython": 200}.get(kind, 5)
         if kind.startswith("browse"):
-            t = max(t, 30)
-        return {"action": body}, t + 5
+            t, margin = max(t, 30), 30
+        return {"action": body}, t + margin + 5
 
     def raw_body(self) -> bytes:
         r = self.r

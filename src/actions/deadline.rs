@@ -13,7 +13,8 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::protocol::{Action, Observation};
 
-/// The timeout of an action that carries none (or one that is not a positive number): the
+/// The timeout of an action that carries none (or one that is not a positive number of
+/// seconds up to a day): the
 /// OpenHands clients' own default (`sandbox.timeout`, 120 s), which they send with every
 /// action. `run` and `run_ipython` get it as their hard timeout, so a command that prints
 /// forever or a cell that never returns ends with the executor's own timeout text.
@@ -35,10 +36,14 @@ pub const IPYTHON_MARGIN: Duration = Duration::from_secs(200);
 /// step timeout; this covers what follows it (closing a dead browser, the observation).
 pub const BROWSE_MARGIN: Duration = Duration::from_secs(30);
 
-/// Seconds, as a usable timeout: positive and finite, or nothing. Very large values are
-/// capped (31 years) so that adding them to an instant cannot overflow.
+/// The longest timeout taken as meant: more than a day is a mistake (`1e300`, a value in
+/// milliseconds), and honouring it would hold the action lock for good.
+pub const MAX_ACTION_TIMEOUT: f64 = 86_400.0;
+
+/// Seconds, as a usable timeout: positive, finite and at most [`MAX_ACTION_TIMEOUT`], or
+/// nothing (the action then gets [`DEFAULT_ACTION_TIMEOUT`]).
 fn usable(t: Option<f64>) -> Option<f64> {
-    t.filter(|t| t.is_finite() && *t > 0.0).map(|t| t.min(1e9))
+    t.filter(|t| t.is_finite() && *t > 0.0 && *t <= MAX_ACTION_TIMEOUT)
 }
 
 /// Gives `run` and `run_ipython` without a usable timeout the default one, so their own
@@ -142,9 +147,15 @@ mod tests {
         // The browser's step timeout (30 s) wins over a shorter action timeout.
         let browse = json!({"action": "browse", "args": {"url": "x"}, "timeout": 1});
         assert_eq!(d(browse), Duration::from_secs(60));
+        // More than a day is taken as a mistake, not as "hold the lock for good".
         let huge =
             json!({"action": "edit", "args": {"path": "/x", "command": "view"}, "timeout": 1e300});
-        assert!(d(huge) > Duration::from_secs(86400 * 365));
+        assert_eq!(d(huge), Duration::from_secs(125));
+        let day = json!({"action": "run", "args": {"command": "make"}, "timeout": 86400});
+        assert_eq!(d(day), Duration::from_secs(86490));
+        let blocking = json!({"action": "run", "args": {"command": "sleep 1e9", "blocking": true},
+            "timeout": 1e300});
+        assert_eq!(d(blocking), Duration::from_secs(210));
     }
 
     #[test]
