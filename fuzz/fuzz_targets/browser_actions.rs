@@ -3,7 +3,7 @@
 //! quotes), and every call it finds has an identifier for a name.
 
 use libfuzzer_sys::fuzz_target;
-use sandboxd_browser::parser::parse_actions;
+use sandboxd_browser::parse_actions;
 
 fuzz_target!(|text: &str| {
     if let Ok(calls) = parse_actions(text) {

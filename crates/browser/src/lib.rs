@@ -30,6 +30,9 @@ mod session;
 
 pub use launch::{find_executable, LaunchError};
 pub use marks::{overlay, MarksError};
+/// The BrowserGym action-language parser (the fuzz target `fuzz/fuzz_targets/browser_actions.rs`
+/// drives it directly).
+pub use parser::parse_actions;
 pub use service::{
     BrowserConfig, BrowserObservation, BrowserService, DEFAULT_STEP_TIMEOUT, EVAL_GET_GOAL,
     EVAL_GET_REWARDS, TIMEOUT_MESSAGE,
