@@ -111,22 +111,22 @@ impl BodyError {
 
 /// Stores `body` as `up` says (see the module doc).
 pub async fn store_upload<R: AsyncRead + Unpin>(up: &Upload, body: R) -> Result<(), UploadError> {
+    // Directories and the temp file are made off the async workers, in one blocking step.
+    // The body streams to a temp file next to the target: a dropped connection, an
+    // over-limit body or a full disk leaves nothing where a complete file is expected.
     let (dest, owner) = (up.dest.clone(), up.owner);
-    tokio::task::spawn_blocking(move || store::create_dirs(&dest, owner))
-        .await?
-        .map_err(|source| UploadError::CreateDestination {
-            what: up.dest.display().to_string(),
+    let what = up.dest.display().to_string();
+    let tmp = tokio::task::spawn_blocking(move || {
+        store::create_dirs(&dest, owner).map_err(|source| UploadError::CreateDestination {
+            what: what.clone(),
             source,
         })?;
-    // Streamed to a temp file next to the target: a dropped connection, an over-limit body
-    // or a full disk leaves nothing where a complete file is expected.
-    let tmp = tempfile::Builder::new()
-        .prefix(".sandboxd-upload-")
-        .tempfile_in(&up.dest)
-        .map_err(|source| UploadError::OpenDestination {
-            what: up.dest.display().to_string(),
-            source,
-        })?;
+        tempfile::Builder::new()
+            .prefix(".sandboxd-upload-")
+            .tempfile_in(&dest)
+            .map_err(|source| UploadError::OpenDestination { what, source })
+    })
+    .await??;
     let (std_file, tmp_path) = tmp.into_parts();
     let mut out = tokio::fs::File::from_std(std_file);
     let shown = up.shown();
