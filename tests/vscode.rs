@@ -1,6 +1,7 @@
 //! The `vscode` plugin end to end: a fake VS Code server (a script written here, standing in
 //! for openvscode-server) records how sandboxd started it and serves the token it was
-//! given on its port; then one run against a real `code-server` when one is installed.
+//! given on its port; then one run against a real `code-server` when one is installed
+//! (scripts/setup installs 4.100.3 and scripts/test points the test at it).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -83,15 +84,7 @@ fn fake_server_gets_the_reference_arguments_user_cwd_and_token_and_dies_with_san
     // reference does) to see the switch; otherwise as ourselves.
     let root = nix::unistd::geteuid().is_root();
     // A free UID for the user, should sandboxd have to create it.
-    let uid = (20000..60000)
-        .find(|u| {
-            nix::unistd::User::from_uid((*u).into())
-                .ok()
-                .flatten()
-                .is_none()
-        })
-        .unwrap()
-        .to_string();
+    let uid = free_uid(20000).to_string();
     let mut args = vec!["--plugins", "vscode"];
     if root {
         args.extend(["--username", AGENT, "--user-id", &uid]);
@@ -176,10 +169,19 @@ fn without_a_server_binary_the_token_is_null() {
 }
 
 /// A real code-server, when one is installed (`code-server` on PATH or
-/// SANDBOXD_TEST_CODE_SERVER): it must come up on the port with the token as its password.
+/// SANDBOXD_TEST_CODE_SERVER, which scripts/test sets when scripts/setup installed one): it
+/// must come up on the port, as the agent user in the working directory, with the token as
+/// its password, and go when sandboxd is killed.
 #[test]
 fn real_code_server_when_installed() {
     let explicit = std::env::var("SANDBOXD_TEST_CODE_SERVER").ok();
+    if let Some(p) = &explicit {
+        // Named explicitly, it must run: a broken install fails here instead of skipping.
+        assert!(
+            Path::new(p).is_file(),
+            "SANDBOXD_TEST_CODE_SERVER={p} is not a file"
+        );
+    }
     let found = explicit.clone().or_else(|| {
         std::env::var_os("PATH").and_then(|p| {
             std::env::split_paths(&p)
@@ -198,9 +200,17 @@ fn real_code_server_when_installed() {
         return;
     };
     let vport = free_port().to_string();
+    // As root, as an agent user of its own, as in the fake's test (another name and UID
+    // range: the two tests may create their users at the same time).
+    let root = nix::unistd::geteuid().is_root();
+    let uid = free_uid(40000).to_string();
+    let mut args = vec!["--plugins", "vscode"];
+    if root {
+        args.extend(["--username", REAL_AGENT, "--user-id", &uid]);
+    }
     let s = common::start_with_env(
         KEY,
-        &["--plugins", "vscode"],
+        &args,
         &[("VSCODE_PORT", &vport), ("SANDBOXD_VSCODE_PATH", &path)],
     );
     // code-server can take a while on a loaded machine: ask until it is ready.
@@ -236,4 +246,122 @@ fn real_code_server_when_installed() {
         .send()
         .unwrap();
     assert_ne!(bad.status().as_u16(), 302, "another password does not");
+
+    // The process sandboxd started: the agent's, in the working directory, leading a group
+    // (code-server's own child and VS Code's helpers are in it).
+    let sandboxd = s.child.id() as i32;
+    let leader = procs()
+        .find(|p| p.ppid == sandboxd && p.cmdline.contains(&format!("0.0.0.0:{vport}")))
+        .expect("code-server is sandboxd's child");
+    assert_eq!(leader.pgid, leader.pid, "it leads its own process group");
+    let want_uid = if root {
+        nix::unistd::User::from_name(REAL_AGENT)
+            .unwrap()
+            .unwrap()
+            .uid
+            .as_raw()
+    } else {
+        nix::unistd::geteuid().as_raw()
+    };
+    assert_eq!(leader.uid, want_uid);
+    let wd = std::fs::canonicalize(s.dir.path()).unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{}/cwd", leader.pid)).unwrap(),
+        wd
+    );
+    let group = || {
+        procs()
+            .filter(|p| p.pgid == leader.pid)
+            .map(|p| p.pid)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        group().len() > 1,
+        "code-server runs its server in a child process"
+    );
+    // Neither it nor anything of its group outlives a SIGKILLed sandboxd, and the port is
+    // free again.
+    let mut s = s;
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    let serves = || std::net::TcpStream::connect(format!("127.0.0.1:{vport}")).is_ok();
+    let t0 = Instant::now();
+    loop {
+        let left = group();
+        if left.is_empty() && !serves() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "code-server outlived sandboxd: {left:?} left, the port serves: {}",
+            serves()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The agent user of the real-server test when it runs as root.
+const REAL_AGENT: &str = "sandboxd-vscode-real";
+
+/// A UID no user has, from `from` on.
+fn free_uid(from: u32) -> u32 {
+    (from..60000)
+        .find(|u| {
+            nix::unistd::User::from_uid((*u).into())
+                .ok()
+                .flatten()
+                .is_none()
+        })
+        .unwrap()
+}
+
+/// A live process as /proc shows it.
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    pgid: i32,
+    uid: u32,
+    cmdline: String,
+}
+
+/// Every live process. A process is gone when all its threads are: node's main thread is
+/// a zombie while its other threads still exit and hold its sockets open.
+fn procs() -> impl Iterator<Item = Proc> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After the command name in parentheses: state, ppid, pgrp.
+            let rest: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+            let live_thread = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .ok()?
+                .filter_map(|t| {
+                    let t = t.ok()?.file_name();
+                    std::fs::read_to_string(format!("/proc/{pid}/task/{}/stat", t.to_str()?)).ok()
+                })
+                .any(|st| {
+                    st.rfind(')')
+                        .is_some_and(|i| !matches!(st.get(i + 2..i + 3), Some("Z" | "X")))
+                });
+            if !live_thread {
+                return None;
+            }
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let uid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            Some(Proc {
+                pid,
+                ppid: rest[1].parse().ok()?,
+                pgid: rest[2].parse().ok()?,
+                uid,
+                cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
+            })
+        })
 }
