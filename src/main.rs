@@ -97,8 +97,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     // The latest client's browser tool finds the file viewer through this file
     // (`docs/spec/compat-latest.md` §4, endpoint E2).
+    // VS Code binds its port later, in the background.
+    let reserved: Vec<u16> = sandboxd::vscode::port().into_iter().collect();
     match sandboxd::server::viewer::start(
         port,
+        &reserved,
         std::path::Path::new(sandboxd::server::viewer::URL_FILE),
     )
     .await

@@ -18,13 +18,23 @@ const KEY: &str = "vscode-test-key";
 const AGENT: &str = "sandboxd-vscode-agent";
 
 /// The fake: records argv, cwd, uid, user and whether the session key leaked into its
-/// environment, then answers every GET with its connection token.
+/// environment, then answers every GET with its connection token (binding its port once
+/// FAKE_VSCODE_AFTER answers, when set).
 const FAKE: &str = r#"
 import http.server, json, os, sys
 args = sys.argv[1:]
 token = args[args.index('--connection-token') + 1]
 port = int(args[args.index('--port') + 1])
 rec = os.environ['FAKE_VSCODE_RECORD']
+# Optionally bind only once this URL answers (sandboxd's /alive: its start-up is over).
+after = os.environ.get('FAKE_VSCODE_AFTER')
+while after:
+    import time, urllib.request
+    try:
+        urllib.request.urlopen(after, timeout=1)
+        break
+    except Exception:
+        time.sleep(0.02)
 with open(rec + '.tmp', 'w') as f:
     json.dump({'args': args, 'cwd': os.getcwd(), 'uid': os.getuid(),
                'user': os.environ.get('USER'), 'pid': os.getpid(),
@@ -69,16 +79,21 @@ fn system_python() -> String {
         .map_or_else(|| "python3".to_string(), str::to_string)
 }
 
-#[test]
-fn fake_server_gets_the_reference_arguments_user_cwd_and_token_and_dies_with_sandboxd() {
-    let bin = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let fake = bin.path().join("openvscode-server");
+/// The fake as `openvscode-server` in a directory of its own, and where it will write its
+/// record (a directory any agent user may write to). Both go with the returned guard.
+fn fake_server() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let fake = dir.path().join("openvscode-server");
     std::fs::write(&fake, format!("#!{}\n{FAKE}", system_python())).unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let record = out.path().join("record.json");
+    let record = dir.path().join("record.json");
+    (dir, fake, record)
+}
+
+#[test]
+fn fake_server_gets_the_reference_arguments_user_cwd_and_token_and_dies_with_sandboxd() {
+    let (_dir, fake, record) = fake_server();
     let vport = free_port().to_string();
     // As root, run the agent as a user of its own (sandboxd creates it when missing, as the
     // reference does) to see the switch; otherwise as ourselves.
@@ -149,6 +164,42 @@ fn fake_server_gets_the_reference_arguments_user_cwd_and_token_and_dies_with_san
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `VSCODE_PORT` right after the main port: the file viewer, which takes the first free port
+/// after the main one and binds before the VS Code server (started in the background) does,
+/// must leave it to VS Code — else the server cannot bind, and the viewer answering on the
+/// port looks like a ready server.
+#[test]
+fn the_file_viewer_leaves_the_next_port_to_vs_code() {
+    let (_dir, fake, record) = fake_server();
+    let (fake, record) = (fake.to_str().unwrap(), record.to_str().unwrap());
+    let s = common::launch(KEY, &["--plugins", "vscode"], |cmd, _| {
+        let main: u16 = cmd
+            .get_args()
+            .next()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        cmd.env("VSCODE_PORT", (main + 1).to_string())
+            .env("SANDBOXD_VSCODE_PATH", fake)
+            .env("FAKE_VSCODE_RECORD", record)
+            // Binding after sandboxd's start-up, as a slow server (code-server) does.
+            .env(
+                "FAKE_VSCODE_AFTER",
+                format!("http://127.0.0.1:{main}/alive"),
+            );
+    });
+    let main: u16 = s.base.rsplit(':').next().unwrap().parse().unwrap();
+    let tok = token(&s);
+    let tok = tok.as_str().expect("a token once the server is ready");
+    let served = reqwest::blocking::get(format!("http://127.0.0.1:{}/", main + 1))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(served, tok, "VS Code, not the file viewer, on VSCODE_PORT");
 }
 
 #[test]

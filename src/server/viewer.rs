@@ -25,15 +25,22 @@ const MAX_FILE: u64 = 64 << 20;
 /// How many ports after the main one are tried.
 const PORT_RANGE: u16 = 1024;
 
-/// Binds the first free port in `main_port + 1 ..= main_port + 1024` on 127.0.0.1, serves
-/// the viewer there until the process ends, and writes its URL to `url_file`. Returns the
-/// URL.
-pub async fn start(main_port: u16, url_file: &Path) -> std::io::Result<String> {
+/// Binds the first free port in `main_port + 1 ..= main_port + 1024` on 127.0.0.1 except
+/// `reserved`, serves the viewer there until the process ends, and writes its URL to
+/// `url_file`. Returns the URL.
+///
+/// `reserved` holds ports others are about to bind: `VSCODE_PORT`, whose server starts in
+/// the background and binds it only a second or so later. (The reference takes the first
+/// free port; VS Code then cannot start when its port is the next one.)
+pub async fn start(main_port: u16, reserved: &[u16], url_file: &Path) -> std::io::Result<String> {
     let mut listener = None;
     for offset in 1..=PORT_RANGE {
         let Some(port) = main_port.checked_add(offset) else {
             break;
         };
+        if reserved.contains(&port) {
+            continue;
+        }
         if let Ok(l) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
             listener = Some(l);
             break;
@@ -213,9 +220,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url_file = dir.path().join("oh-server-url");
         // A port with nothing above it taken is unlikely to be in use; any free one will do.
-        let url = start(20_000 + (std::process::id() % 20_000) as u16, &url_file)
-            .await
-            .unwrap();
+        let url = start(
+            20_000 + (std::process::id() % 20_000) as u16,
+            &[],
+            &url_file,
+        )
+        .await
+        .unwrap();
         assert_eq!(std::fs::read_to_string(&url_file).unwrap(), url);
         let http = reqwest::Client::new();
         let get = |q: String| {
@@ -252,5 +263,20 @@ mod tests {
         assert_eq!(get(format!("/view?path={d}/missing")).await.0, 404);
         assert_eq!(get(format!("/view?path={d}")).await.0, 400);
         assert_eq!(get("/view".into()).await.0, 400);
+    }
+
+    #[tokio::test]
+    async fn skips_reserved_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        let url_file = dir.path().join("oh-server-url");
+        // A port free a moment ago, as the next one after a main port.
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = start(free - 1, &[free], &url_file).await.unwrap();
+        let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+        assert!(port > free, "{url}: after the reserved {free}");
     }
 }

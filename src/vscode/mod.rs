@@ -106,15 +106,20 @@ impl VsCode {
     }
 }
 
-/// The launch spec, or why the plugin cannot run.
-fn prepare(config: &Config) -> Result<launch::Spec, String> {
-    let port: u16 = match std::env::var("VSCODE_PORT") {
+/// `VSCODE_PORT`: the port the client gave VS Code (the file viewer keeps off it).
+pub fn port() -> Result<u16, String> {
+    match std::env::var("VSCODE_PORT") {
         Ok(p) => p
             .trim()
             .parse()
-            .map_err(|_| format!("VSCODE_PORT={p:?} is not a port number"))?,
-        Err(_) => return Err("VSCODE_PORT is not set".into()),
-    };
+            .map_err(|_| format!("VSCODE_PORT={p:?} is not a port number")),
+        Err(_) => Err("VSCODE_PORT is not set".into()),
+    }
+}
+
+/// The launch spec, or why the plugin cannot run.
+fn prepare(config: &Config) -> Result<launch::Spec, String> {
+    let port = port()?;
     let binary = launch::find(config.cli.vscode_path.as_deref())?;
     // Checked as the reference does (bind on all interfaces), so a taken port is reported
     // here instead of as a server that exits at once.
