@@ -160,6 +160,20 @@ fn main() {
         .position(|a| a == "-n")
         .map(|i| args[i + 1].parse().unwrap())
         .unwrap_or(300);
+    // `--quick`: only the first-byte and throughput parts (for tuning the stream path).
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--client-window BYTES`: the bench client's HTTP/2 stream and connection windows
+    // (default: tonic's, i.e. hyper's 2 MiB / 5 MiB), to see whether flow control limits.
+    let client_window: Option<u32> = args
+        .iter()
+        .position(|a| a == "--client-window")
+        .map(|i| args[i + 1].parse().unwrap());
+    // `--client-frame BYTES`: the client's SETTINGS_MAX_FRAME_SIZE (default 16 KiB), which
+    // caps the DATA frames the server sends.
+    let client_frame: Option<u32> = args
+        .iter()
+        .position(|a| a == "--client-frame")
+        .map(|i| args[i + 1].parse().unwrap());
 
     let (http, grpc, floor) = (free_port(), free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
@@ -197,8 +211,13 @@ fn main() {
         }
         let connect = |port: u16| async move {
             loop {
-                if let Ok(c) = ProcessServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
-                    return c;
+                let ep = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+                    .unwrap()
+                    .initial_stream_window_size(client_window)
+                    .initial_connection_window_size(client_window.map(|w| w.max(5 << 20)))
+                    .max_frame_size(client_frame);
+                if let Ok(ch) = ep.connect().await {
+                    return ProcessServiceClient::new(ch);
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -209,7 +228,7 @@ fn main() {
         let body = serde_json::json!({"action": {"action": "run", "args": {"command": "echo hi", "thought": "", "blocking": false, "hidden": false, "confirmation_state": "confirmed"}, "timeout": 120}});
         let (mut ex, mut oh, mut fl) = (Stats(vec![]), Stats(vec![]), Stats(vec![]));
         // Interleaved, so load on the machine hits all three alike.
-        for i in 0..n + 20 {
+        for i in 0..if quick { 0 } else { n + 20 } {
             let t = Instant::now();
             let r = c.execute(echo()).await.unwrap().into_inner();
             let d1 = t.elapsed();
@@ -228,11 +247,13 @@ fn main() {
                 fl.0.push(d3.as_secs_f64() * 1e3);
             }
         }
-        let (e50, f50) = (ex.pct(0.5), fl.pct(0.5));
-        println!("{}", ex.line("Execute echo hi over gRPC", "ms"));
-        println!("{}", oh.line("OpenHands run echo hi (/execute_action)", "ms"));
-        println!("{}", fl.line("floor: loopback gRPC unary to a trivial tonic server", "ms"));
-        println!("Execute / floor at p50: {:.1}x", e50 / f50);
+        if !quick {
+            let (e50, f50) = (ex.pct(0.5), fl.pct(0.5));
+            println!("{}", ex.line("Execute echo hi over gRPC", "ms"));
+            println!("{}", oh.line("OpenHands run echo hi (/execute_action)", "ms"));
+            println!("{}", fl.line("floor: loopback gRPC unary to a trivial tonic server", "ms"));
+            println!("Execute / floor at p50: {:.1}x", e50 / f50);
+        }
 
         // First streamed byte: the child prints its clock as its first write.
         let mut first = Stats(vec![]);
@@ -249,6 +270,13 @@ fn main() {
         }
         println!("{}", first.line("child's first write -> client receives it (Start)", "ms"));
 
+        // Throughput's floor: the same producer into a plain pipe and `cat`, on the same
+        // cores at the same moment (the producer alone is most of the CPU on 2 cores).
+        let t = Instant::now();
+        let ok = Command::new("sh").args(["-c", "yes | head -c 1073741824 | cat > /dev/null"]).status().unwrap();
+        assert!(ok.success());
+        let floor_secs = t.elapsed().as_secs_f64();
+
         // Throughput.
         let base = rss_kb(pid);
         let (stop, peak) = sample_peak(pid);
@@ -257,10 +285,12 @@ fn main() {
         let mut st = c.start(req).await.unwrap().into_inner();
         let mut bytes = 0u64;
         let mut msgs = 0u64;
+        let mut sizes = Vec::new();
         while let Some(m) = st.message().await.unwrap() {
             if let Some(Event::Stdout(b)) = m.event {
                 bytes += b.len() as u64;
                 msgs += 1;
+                sizes.push(b.len());
             }
         }
         let secs = t.elapsed().as_secs_f64();
@@ -271,6 +301,15 @@ fn main() {
             "Start yes | head -c 1G: {:.0} MB/s ({:.2} s, {msgs} messages, {:.0} KiB average); server RSS {:.1} -> peak {:.1} MB (+{:.1} MB)",
             bytes as f64 / secs / 1e6, secs, bytes as f64 / msgs as f64 / 1024.0, base as f64 / 1024.0, peak as f64 / 1024.0, (peak.saturating_sub(base)) as f64 / 1024.0
         );
+        sizes.sort_unstable();
+        let kib = |p: f64| sizes[((sizes.len() - 1) as f64 * p) as usize] as f64 / 1024.0;
+        println!(
+            "  message size KiB p10 {:.0} / p50 {:.0} / p90 {:.0}; floor `yes | head -c 1G | cat`: {:.0} MB/s ({:.2} s); stream / floor: {:.2}",
+            kib(0.1), kib(0.5), kib(0.9), bytes as f64 / floor_secs / 1e6, floor_secs, secs / floor_secs
+        );
+        if quick {
+            return;
+        }
 
         // 100 concurrent streams, each printing a line every 10 ms for ~2 s.
         let base = rss_kb(pid);
