@@ -6,8 +6,11 @@ for actions, one for everything else) and counts:
 
   * 5xx       answers with a status >= 500 (a 5xx ends the client's session)
   * crashes   the server process gone (it is restarted, the last requests are kept)
-  * hangs     no answer within the action's deadline + 5 s (then a probe action tells
-              whether the server is wedged; a wedged server is restarted)
+  * hangs     no answer within the action's deadline + 5 s (an action sent from the
+              second thread may first wait for the action lock, behind at most one action
+              of the first: its bound adds the longest of those); then a probe action
+              tells whether the server is wedged; a wedged server is restarted
+  * slowest   the ten slowest answers, each with the three requests its thread sent before
   * survivors processes still alive 5 s after the server was stopped (SIGTERM) that carry
               the campaign's marker in their environment, i.e. descendants of the server,
               whatever session or group they moved to
@@ -91,6 +94,34 @@ JSON_VALUES = [None, True, False, 0, -1, 1, 2.5, -1e300, 1e300, 1844674407370955
                "\x00", "../..", "\udcff", [], [1, 2], [[], {}], {}, {"a": 1}, "C-c", "-1"]
 
 
+def deadline_of(body) -> float:
+    """When an answer to `body` (a decoded request body) is due, as the server documents it
+    (src/actions/deadline.rs): the action's timeout when it is a positive number of seconds up
+    to a day, else 120 s, plus the kind's margin; browsing waits at least the 30 s step
+    timeout. A hang is no answer 5 s after that. A body that is no action (the server answers
+    it at once with a 4xx) gets 20 s."""
+    action = body.get("action") if isinstance(body, dict) else None
+    kind = action.get("action") if isinstance(action, dict) else None
+    if not isinstance(kind, str):
+        return 20
+    timeout = action.get("timeout")
+    usable = isinstance(timeout, (int, float)) and not isinstance(timeout, bool) \
+        and 0 < timeout <= 86400
+    t = timeout if usable else 120
+    margin = {"run": 90, "run_ipython": 200}.get(kind, 5)
+    if kind.startswith("browse"):
+        t, margin = max(t, 30), 30
+    return t + margin + 5
+
+
+def raw_deadline(data: bytes) -> float:
+    """A mutated raw body that still decodes to an action is due when that action is."""
+    try:
+        return deadline_of(json.loads(data))
+    except (ValueError, RecursionError):
+        return 20
+
+
 class Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -102,6 +133,7 @@ class Stats:
         self.wedged = 0
         self.client_errors = 0
         self.conn_errors: list[dict] = []
+        self.slowest: list[dict] = []  # the 10 slowest answers, with what came before them
         self.rss_tree_peak_kb = 0
         self.server_hwm_kb = 0
 
@@ -358,16 +390,7 @@ class Gen:
         body = {"action": kind, "args": args}
         if timeout is not None:
             body["timeout"] = timeout
-        # Deadline: the server's own (src/actions/deadline.rs): the action's timeout when it
-        # is a positive number of seconds up to a day, else 120 s, plus the kind's margin;
-        # browsing waits at least the 30 s step timeout. A hang is no answer 5 s after it.
-        usable = isinstance(timeout, (int, float)) and not isinstance(timeout, bool) \
-            and 0 < timeout <= 86400
-        t = timeout if usable else 120
-        margin = {"run": 90, "run_ipython": 200}.get(kind, 5)
-        if kind.startswith("browse"):
-            t, margin = max(t, 30), 30
-        return {"action": body}, t + margin + 5
+        return {"action": body}, deadline_of({"action": body})
 
     def raw_body(self) -> bytes:
         r = self.r
@@ -480,6 +503,9 @@ class Gen:
 
 # ---- the run -------------------------------------------------------------------------
 
+START = time.time()
+
+
 def send(session: requests.Session, server: Server, stats: Stats, method: str, path: str,
          kwargs: dict, deadline: float, what: str, history: list) -> None:
     headers = dict(kwargs.pop("headers", {}))
@@ -491,6 +517,8 @@ def send(session: requests.Session, server: Server, stats: Stats, method: str, p
              "body": repr(kwargs.get("json", kwargs.get("data", kwargs.get("params"))))[:500]}
     history.append(entry)
     del history[:-20]
+    entry["at"] = round(time.time() - START, 1)
+    restarts = server.restarts
     t0 = time.time()
     try:
         resp = session.request(method, server.base + path, headers=headers, timeout=deadline,
@@ -499,6 +527,11 @@ def send(session: requests.Session, server: Server, stats: Stats, method: str, p
         entry["status"] = status
         entry["seconds"] = round(time.time() - t0, 3)
         stats.record(what, status)
+        with stats.lock:
+            if len(stats.slowest) < 10 or entry["seconds"] > stats.slowest[-1]["seconds"]:
+                stats.slowest.append({**entry, "before": [dict(h) for h in history[-4:-1]]})
+                stats.slowest.sort(key=lambda e: -e["seconds"])
+                del stats.slowest[10:]
         if status >= 500:
             with stats.lock:
                 stats.five_xx.append({**entry, "answer": resp.text[:500]})
@@ -508,10 +541,16 @@ def send(session: requests.Session, server: Server, stats: Stats, method: str, p
     except requests.Timeout:
         stats.record(what, "hang")
         with stats.lock:
-            stats.hangs.append({**entry, "deadline": deadline})
+            stats.hangs.append({**entry, "deadline": deadline,
+                                "before": [dict(h) for h in history[-4:-1]]})
         check_wedged(server, stats)
     except requests.ConnectionError as e:
-        if server.alive():
+        if server.restarts != restarts:
+            # The server was restarted (by the other stream's wedge check) while this was
+            # in flight, or this went out on a connection to the server before: not a finding.
+            stats.record(what, "cut-by-restart")
+            session.close()
+        elif server.alive():
             stats.record(what, "conn-error")
             with stats.lock:
                 stats.conn_errors.append({**entry, "error": str(e)[:300]})
@@ -592,10 +631,18 @@ def main() -> int:
         if a.known_defects and rng.random() < 0.01:
             actions.append(gen.known_defect())
         elif rng.random() < 0.1:
-            actions.append(({"__raw__": gen.raw_body()}, 20))
+            raw = gen.raw_body()
+            actions.append(({"__raw__": raw}, raw_deadline(raw)))
         else:
             actions.append(gen.action())
     others = [gen.other() for _ in range(a.requests - n_actions)]
+    # A raw body from the second stream that decodes to an action waits for the action lock
+    # (its deadline counts from holding it, src/actions/mod.rs): behind at most one action
+    # of the first stream, which is sequential.
+    queue = max((d for _, d in actions), default=0)
+    for i, (method, path, kw, deadline) in enumerate(others):
+        if path == "/execute_action" and "data" in kw and raw_deadline(kw["data"]) > 20:
+            others[i] = (method, path, kw, raw_deadline(kw["data"]) + queue)
     t0 = time.time()
 
     def run_actions() -> None:
@@ -651,7 +698,7 @@ def main() -> int:
     print(json.dumps(report, indent=1))
     findings = {"report": report, "by_status": dict(sorted(stats.by_status.items())),
                 "five_xx": stats.five_xx[:50], "hangs": stats.hangs[:50],
-                "connection_errors": stats.conn_errors[:50],
+                "connection_errors": stats.conn_errors[:50], "slowest": stats.slowest,
                 "crashes": stats.crashes[:10], "survivors": survivor_cmds}
     if a.json:
         with open(a.json, "w") as f:
