@@ -8,6 +8,9 @@
 //! child gets one below it ([`Scope`]), which it joins between fork and exec, so whatever it
 //! starts stays there whatever session or group it moves to. [`Scope`]s end their members
 //! with a signal, a grace period and SIGKILL ([`Scope::terminate`]).
+//!
+//! The cgroup file operations (members, freezer, removal) are in `cgroupfs`; processes that
+//! are no scope's and their end at shutdown in `strays`.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -20,6 +23,14 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::procfs;
+
+mod cgroupfs;
+mod strays;
+
+use cgroupfs::{cgroup_members, freeze_and_kill};
+pub(crate) use cgroupfs::{kill_tree_at, remove_when_empty};
+pub(crate) use strays::is_leader;
+pub use strays::{strays, terminate_strays};
 
 /// Environment variable that forces a mode: `cgroup2`, `cgroup1` or `none` (tests, and
 /// machines whose cgroups must not be touched).
@@ -432,151 +443,6 @@ impl Drop for Scope {
             remove_when_empty(dir, Duration::from_millis(500));
         }
     }
-}
-
-/// Pids in `dir` and its sub-cgroups (the agent, as root, may make some).
-fn cgroup_members(dir: &Path, out: &mut Vec<i32>) {
-    if let Ok(list) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-        out.extend(
-            list.split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok()),
-        );
-    }
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                cgroup_members(&e.path(), out);
-            }
-        }
-    }
-}
-
-/// v1 freezer: freeze (no forks while the list is read), SIGKILL all, thaw (they die).
-fn freeze_and_kill(dir: &Path) {
-    let state = dir.join("freezer.state");
-    let _ = std::fs::write(&state, "FROZEN");
-    let until = Instant::now() + Duration::from_millis(200);
-    while Instant::now() < until {
-        match std::fs::read_to_string(&state) {
-            Ok(s) if s.trim() == "FREEZING" => std::thread::sleep(Duration::from_millis(2)),
-            _ => break,
-        }
-    }
-    let mut pids = Vec::new();
-    cgroup_members(dir, &mut pids);
-    for pid in pids {
-        // SAFETY: sends a signal.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-    let _ = std::fs::write(&state, "THAWED");
-}
-
-/// Removes `dir` and its sub-cgroups once their processes are gone (bounded wait).
-pub(crate) fn remove_when_empty(dir: &Path, wait: Duration) {
-    let until = Instant::now() + wait;
-    loop {
-        remove_tree(dir);
-        if !dir.exists() || Instant::now() >= until {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn remove_tree(dir: &Path) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                remove_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
-}
-
-/// Kills everything in the cgroup tree at `dir` (the guardian, after the server died).
-pub(crate) fn kill_tree_at(dir: &Path, mode_v2: bool) {
-    if mode_v2 && std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
-        return;
-    }
-    let mut subdirs = vec![dir.to_path_buf()];
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        subdirs.extend(
-            rd.flatten()
-                .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-                .map(|e| e.path()),
-        );
-    }
-    for d in subdirs {
-        if d.join("freezer.state").exists() {
-            freeze_and_kill(&d);
-        } else {
-            let mut pids = Vec::new();
-            cgroup_members(&d, &mut pids);
-            for pid in pids {
-                // SAFETY: sends a signal.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-    }
-}
-
-/// Processes that are no scope's: in cgroup mode whatever is left in the base cgroup
-/// outside live scopes is found by the scopes' own kill; without cgroups, children the
-/// server adopted as subreaper (orphans whose parents exited) and their descendants.
-pub fn strays() -> Vec<i32> {
-    let me = std::process::id() as i32;
-    // SAFETY: a plain query.
-    let my_group = unsafe { libc::getpgid(0) };
-    let leaders = LEADERS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .unwrap_or_default();
-    let roots: Vec<i32> = procfs::children(me)
-        .into_iter()
-        .filter(|p| !leaders.contains(p))
-        .filter(|p| procfs::stat(*p).is_some_and(|s| s.pgrp != my_group && !s.is_zombie()))
-        .collect();
-    if roots.is_empty() {
-        return roots;
-    }
-    procfs::tree(&roots)
-        .into_iter()
-        .filter(|s| !s.is_zombie())
-        .map(|s| s.pid)
-        .collect()
-}
-
-/// TERM → grace → KILL for the [`strays`] (server shutdown).
-pub async fn terminate_strays(grace: Duration) {
-    let first = strays();
-    if first.is_empty() {
-        return;
-    }
-    for &p in &first {
-        // SAFETY: sends a signal.
-        unsafe { libc::kill(p, libc::SIGTERM) };
-    }
-    let deadline = Instant::now() + grace;
-    while !strays().is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(POLL).await;
-    }
-    for _ in 0..3 {
-        for p in strays() {
-            // SAFETY: sends a signal.
-            unsafe { libc::kill(p, libc::SIGKILL) };
-        }
-    }
-}
-
-/// Whether `pid` is a child sandboxd started itself (never reaped by [`crate::reap`]).
-pub(crate) fn is_leader(pid: i32) -> bool {
-    LEADERS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .is_some_and(|s| s.contains(&pid))
 }
 
 #[cfg(test)]
