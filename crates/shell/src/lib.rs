@@ -48,9 +48,20 @@ pub enum ShellError {
     /// The agent user cannot be resolved.
     #[error("user lookup failed: {}", user_text(.0))]
     User(#[source] sandboxd_child::user::UserError),
-    /// bash or its pty could not be started.
+    /// bash or its pty could not be started: the step (a file, `openpty`, `fcntl`, bash
+    /// itself) and the OS error.
+    #[error("cannot start bash: {what}: {source}")]
+    Spawn {
+        /// What was being done or opened.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// bash started but the session gave up on it (no prompt in time, it exited during
+    /// start-up): the session's own account of what happened.
     #[error("cannot start bash: {0}")]
-    Spawn(String),
+    StartFailed(String),
     /// The session task is gone (server shutting down).
     #[error("the shell session has stopped")]
     Stopped,
@@ -60,6 +71,16 @@ pub enum ShellError {
     /// The shell could not run a command (its start failed or is still going on).
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl ShellError {
+    /// A failed start-up step, keeping its cause.
+    pub(crate) fn spawn(what: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
+        ShellError::Spawn {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// The wording clients have always seen for a failed user lookup.

@@ -49,7 +49,7 @@ pub(crate) fn spawn_bash(
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    let pty = openpty(&size, None).map_err(|e| ShellError::Spawn(format!("openpty: {e}")))?;
+    let pty = openpty(&size, None).map_err(|e| ShellError::spawn("openpty", e))?;
     set_cloexec(&pty.master)?;
     set_cloexec(&pty.slave)?;
     // Canonical-mode editing of UTF-8 input (a typed answer to `read`) erases whole characters.
@@ -92,11 +92,11 @@ pub(crate) fn spawn_bash(
     let stdin = pty
         .slave
         .try_clone()
-        .map_err(|e| ShellError::Spawn(e.to_string()))?;
+        .map_err(|e| ShellError::spawn("pty", e))?;
     let stdout = pty
         .slave
         .try_clone()
-        .map_err(|e| ShellError::Spawn(e.to_string()))?;
+        .map_err(|e| ShellError::spawn("pty", e))?;
     cmd.stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(pty.slave));
@@ -120,10 +120,10 @@ pub(crate) fn spawn_bash(
     }
     let child = cmd
         .spawn()
-        .map_err(|e| ShellError::Spawn(format!("{bash}: {e}")))?;
-    let pid = child
-        .id()
-        .ok_or_else(|| ShellError::Spawn("bash exited at once".into()))? as i32;
+        .map_err(|e| ShellError::spawn(bash.to_string(), e))?;
+    let pid = child.id().ok_or_else(|| {
+        ShellError::spawn(bash.to_string(), std::io::Error::other("exited at once"))
+    })? as i32;
     // bash leads its own session: its jobs stay in it unless they leave on purpose (the
     // scope's cgroup, where there is one, keeps those too).
     scope.set_leader(pid);
@@ -136,11 +136,10 @@ pub(crate) fn spawn_bash(
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<(), ShellError> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)
-        .map_err(|e| ShellError::Spawn(format!("fcntl: {e}")))?;
+    let flags =
+        fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(|e| ShellError::spawn("fcntl", e))?;
     let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags))
-        .map_err(|e| ShellError::Spawn(format!("fcntl: {e}")))?;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags)).map_err(|e| ShellError::spawn("fcntl", e))?;
     Ok(())
 }
 
@@ -149,6 +148,6 @@ fn set_nonblocking(fd: &OwnedFd) -> Result<(), ShellError> {
 fn set_cloexec(fd: &OwnedFd) -> Result<(), ShellError> {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
     fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
-        .map_err(|e| ShellError::Spawn(format!("fcntl: {e}")))?;
+        .map_err(|e| ShellError::spawn("fcntl", e))?;
     Ok(())
 }

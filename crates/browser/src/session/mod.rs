@@ -58,9 +58,10 @@ pub enum StartError {
     /// The process did not start.
     #[error(transparent)]
     Launch(#[from] LaunchError),
-    /// The DevTools connection failed.
+    /// The DevTools connection failed (chromiumoxide's or the navigation socket's,
+    /// `crate::nav`).
     #[error("could not connect to Chromium's DevTools endpoint: {0}")]
-    Connect(String),
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// More tabs than this are not kept: a page that opens tabs in a loop cannot exhaust memory.
@@ -125,10 +126,10 @@ impl Session {
         };
         let (browser, mut handler) = Browser::connect_with_config(process.ws_url(), config)
             .await
-            .map_err(|e| StartError::Connect(e.to_string()))?;
+            .map_err(|e| StartError::Connect(Box::new(e)))?;
         let nav = crate::nav::NavConnection::connect(process.ws_url())
             .await
-            .map_err(|e| StartError::Connect(e.to_string()))?;
+            .map_err(|e| StartError::Connect(Box::new(e)))?;
         let (flag, connected) = tokio::sync::watch::channel(true);
         let handler = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
@@ -168,7 +169,7 @@ impl Session {
         session
             .new_tab()
             .await
-            .map_err(|e| StartError::Connect(e.0))?;
+            .map_err(|e| StartError::Connect(e.0.into()))?;
         // Chromium's own start-up tab is not BrowserGym's start page: close it.
         for (id, _) in initial {
             let _ = cdp::call_browser(

@@ -325,7 +325,7 @@ impl Driver {
         self.ensure_dir()?;
         let rc = self.dir.join("bashrc");
         std::fs::write(&rc, bootstrap::rcfile(&self.nonce, &self.cmd_file()))
-            .map_err(|e| ShellError::Spawn(format!("{}: {e}", rc.display())))?;
+            .map_err(|e| ShellError::spawn(rc.display().to_string(), e))?;
         if respawn {
             self.shared.restarts.fetch_add(1, Ordering::Relaxed);
         }
@@ -337,7 +337,7 @@ impl Driver {
             &self.opts.env,
             &scope,
         )?;
-        let pty = pump::register(spawned.master).map_err(|e| ShellError::Spawn(e.to_string()))?;
+        let pty = pump::register(spawned.master).map_err(|e| ShellError::spawn("pty", e))?;
         *self.shared.scope.lock().unwrap_or_else(|e| e.into_inner()) = Some(scope.clone());
         self.proc = Some(Proc {
             pty,
@@ -486,7 +486,7 @@ fn answer_failed(p: Pending, why: &str) {
         }
         Pending::Init { reply: None, .. } => {}
         Pending::Ready(reply) => {
-            let _ = reply.send(Err(ShellError::Spawn(why.to_string())));
+            let _ = reply.send(Err(ShellError::StartFailed(why.to_string())));
         }
     }
 }

@@ -183,7 +183,7 @@ impl Driver {
     /// State directory (command file, start-up file): private to the agent user.
     fn ensure_dir(&self) -> Result<(), ShellError> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        let err = |e: io::Error| ShellError::Spawn(format!("{}: {e}", self.dir.display()));
+        let err = |e: io::Error| ShellError::spawn(self.dir.display().to_string(), e);
         if !self.dir.is_dir() {
             std::fs::DirBuilder::new()
                 .recursive(true)

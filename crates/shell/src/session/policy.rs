@@ -123,7 +123,7 @@ impl Driver {
             // The agent may have wiped /tmp: recreate and retry once.
             self.ensure_dir()?;
             overwrite(&path, cmd.as_bytes())
-                .map_err(|e| ShellError::Spawn(format!("{}: {e}", path.display())))?;
+                .map_err(|e| ShellError::spawn(path.display().to_string(), e))?;
         }
         Ok(())
     }
