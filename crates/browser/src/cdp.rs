@@ -63,9 +63,10 @@ pub enum CallError {
     /// The page threw while running a function.
     #[error("{0}")]
     Script(String),
-    /// Transport failure (browser gone, closed target, request timeout).
+    /// Transport failure (browser gone, closed target, request timeout): chromiumoxide's or
+    /// the navigation socket's error, whose text is what the agent reads.
     #[error("{0}")]
-    Transport(String),
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Sends `method` with `params` on the page's session.
@@ -76,7 +77,7 @@ pub async fn call(page: &Page, method: &'static str, params: Value) -> Result<Va
             method,
             message: e.message,
         }),
-        Err(e) => Err(CallError::Transport(e.to_string())),
+        Err(e) => Err(CallError::Transport(Box::new(e))),
     }
 }
 
@@ -92,7 +93,7 @@ pub async fn call_browser(
             method,
             message: e.message,
         }),
-        Err(e) => Err(CallError::Transport(e.to_string())),
+        Err(e) => Err(CallError::Transport(Box::new(e))),
     }
 }
 

@@ -40,7 +40,7 @@ impl NavConnection {
     pub async fn connect(ws_url: &str) -> Result<NavConnection, CallError> {
         let (ws, _) = async_tungstenite::tokio::connect_async(ws_url)
             .await
-            .map_err(|e| CallError::Transport(e.to_string()))?;
+            .map_err(|e| CallError::Transport(Box::new(e)))?;
         let (sink, mut stream) = ws.split();
         let pending: Pending = Arc::default();
         let p = pending.clone();
@@ -90,7 +90,7 @@ impl NavConnection {
             .await
             .send(Message::Text(msg.to_string().into()))
             .await
-            .map_err(|e| CallError::Transport(e.to_string()))?;
+            .map_err(|e| CallError::Transport(Box::new(e)))?;
         let resp = rx
             .await
             .map_err(|_| CallError::Transport("browser connection closed".into()))?;
