@@ -301,3 +301,27 @@ pub async fn run_isolated(opts: ShellOptions, req: RunRequest) -> ShellOutcome {
     shell.shutdown().await;
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ShellError;
+    use std::error::Error as _;
+
+    /// A failed start-up step reads as it always did and keeps the OS error as its source.
+    #[test]
+    fn a_spawn_error_keeps_its_cause() {
+        let e = ShellError::spawn("openpty", std::io::Error::from_raw_os_error(libc::EMFILE));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot start bash: openpty: {}",
+                std::io::Error::from_raw_os_error(libc::EMFILE)
+            )
+        );
+        let source = e.source().expect("the io::Error is kept");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.raw_os_error(), Some(libc::EMFILE));
+    }
+}
