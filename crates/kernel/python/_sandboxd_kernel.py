@@ -7,6 +7,7 @@ memory grow with what a cell prints. Must never change what a cell under the bou
 
 import collections
 import functools
+import os
 import sys
 import threading
 
@@ -127,6 +128,27 @@ def _forget_tee_history(ip):
             pass
 
 
+def _mark_started(ip):
+    # The server's sign that this request's cell began, written before it runs: a cell that
+    # ends its kernel at once (os._exit) can take its `busy`/`execute_input` with it, since
+    # iopub is sent by a thread; a write(2) to a file is done when it returns.
+    path = getattr(ip, "_sandboxd_started_path", None)
+    if not path:
+        return
+    try:
+        ph = getattr(ip, "parent_header", None) or {}
+        mid = ph.get("msg_id") or (ph.get("header") or {}).get("msg_id")
+        if not mid:
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, str(mid).encode())
+        finally:
+            os.close(fd)
+    except Exception:
+        pass
+
+
 def _guard_run_cell(ip):
     if getattr(ip, "_sandboxd_guarded", False):
         return
@@ -134,6 +156,7 @@ def _guard_run_cell(ip):
 
     @functools.wraps(original)
     def run_cell(*args, **kwargs):
+        _mark_started(ip)
         _unshadow_writes()
         _forget_tee_history(ip)
         return original(*args, **kwargs)
@@ -142,9 +165,10 @@ def _guard_run_cell(ip):
     ip._sandboxd_guarded = True
 
 
-def setup(head, tail):
+def setup(head, tail, started_path=None):
     """Everything the bootstrap cell needs that must not touch the user's namespace."""
     ip = get_ipython()  # noqa: F821
+    ip._sandboxd_started_path = started_path
     _guard_run_cell(ip)
     try:
         # Tracebacks without colour codes, as the reference's kernel init does.

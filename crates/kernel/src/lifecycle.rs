@@ -288,6 +288,7 @@ impl Kernel {
             ch,
             pushed_cwd: None,
             python: self.cfg.python.display().to_string(),
+            started_marker: self.files.started_marker(),
         };
         let cwd = spec.cwd.display().to_string();
         let boot =

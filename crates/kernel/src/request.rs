@@ -45,6 +45,14 @@ pub(crate) struct Conn {
     pub(crate) ch: Channels,
     pub(crate) pushed_cwd: Option<String>,
     pub(crate) python: String,
+    /// See [`crate::skills::KernelFiles::started_marker`].
+    pub(crate) started_marker: std::path::PathBuf,
+}
+
+/// Whether the kernel wrote `id` as the request whose cell it began (its own account,
+/// for a death that took the iopub messages with it).
+fn marked_started(conn: &Conn, id: &str) -> bool {
+    std::fs::read(&conn.started_marker).is_ok_and(|m| m == id.as_bytes())
 }
 
 /// What [`run`] saw.
@@ -136,6 +144,7 @@ pub(crate) async fn run(
                 let Some((chan, m)) = m else {
                     conn.proc.kill();
                     let exit = conn.proc.wait().await;
+                    started = started || marked_started(conn, &id);
                     if !started && dead_before {
                         return RunEnd::NotStarted { exit };
                     }
@@ -206,6 +215,7 @@ pub(crate) async fn run(
                         _ => {}
                     }
                 }
+                started = started || marked_started(conn, &id);
                 if !started && dead_before {
                     return RunEnd::NotStarted { exit };
                 }

@@ -59,6 +59,13 @@ impl KernelFiles {
         Ok(())
     }
 
+    /// Where the kernel writes the `msg_id` of the request whose cell it is about to run
+    /// (`_mark_started` in `crates/kernel/python/_sandboxd_kernel.py`): read when a kernel
+    /// dies before its iopub messages for the cell arrived.
+    pub fn started_marker(&self) -> std::path::PathBuf {
+        self.dir.path().join("cell-started")
+    }
+
     /// The directory (on the kernel's `sys.path`).
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -72,8 +79,9 @@ impl KernelFiles {
         // Characters, a little under the server's byte cap, so ASCII output is cut once.
         let head = max_output_bytes.saturating_sub(tail + 1024).max(1024);
         let dir = py_str(&self.dir().display().to_string());
+        let marker = py_str(&self.started_marker().display().to_string());
         let mut code = format!(
-            "__import__('sys').path.append({dir}); __import__('_sandboxd_kernel').setup({head}, {tail}); print(__import__('sys').executable)\n\
+            "__import__('sys').path.append({dir}); __import__('_sandboxd_kernel').setup({head}, {tail}, {marker}); print(__import__('sys').executable)\n\
              import os; os.chdir({})\n",
             py_str(cwd)
         );

@@ -271,6 +271,26 @@ async fn a_dead_kernel_is_restarted_on_the_next_cell() {
     k.shutdown().await;
 }
 
+/// A cell that ends its kernel at once can take its `busy`/`execute_input` with it (iopub
+/// is sent by a thread that `os._exit` does not wait for); the kernel's own mark that it
+/// began the cell still tells it ran: "died while running", never "may or may not have
+/// run". Rounds, because the lost-iopub race does not hit every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cell_that_exits_its_kernel_at_once_is_known_to_have_run() {
+    let (k, d) = kernel_with(1 << 20, false).await;
+    for round in 0..12 {
+        let r = run(&k, &d, "import os; os._exit(3)", 30.0).await;
+        assert_eq!(r.outcome, Outcome::KernelDied, "round {round}");
+        assert!(
+            r.text
+                .contains("The IPython kernel died while running this cell (exit code 3)"),
+            "round {round}: {:?}",
+            r.text
+        );
+    }
+    k.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_output_is_bounded_with_a_note() {
     let cap = 256 * 1024;
