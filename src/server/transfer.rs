@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -108,11 +109,56 @@ impl From<UploadError> for ApiError {
     }
 }
 
+/// How much of a refused upload's body is read (and dropped) before the answer, at most.
+const DRAIN_MAX_BYTES: usize = 8 << 20;
+/// How long that may take.
+const DRAIN_MAX_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `POST /upload_file?destination=&recursive=`.
+///
+/// A refused upload (bad query, name or destination) is answered after the rest of its body
+/// is read, up to [`DRAIN_MAX_BYTES`]: answering first and closing the connection while the
+/// client is still sending loses the answer on the client's side (it sees a broken pipe
+/// instead of the 4xx that says what was wrong).
 pub async fn upload_file(
     State(rt): State<Arc<Runtime>>,
-    Query(q): Query<UploadQuery>,
+    q: Result<Query<UploadQuery>, QueryRejection>,
     mut multipart: Multipart,
+) -> Response {
+    let answer = match q {
+        Ok(Query(q)) => upload(&rt, q, &mut multipart)
+            .await
+            .map(IntoResponse::into_response),
+        Err(rejection) => Ok(rejection.into_response()),
+    };
+    let answer = answer.unwrap_or_else(IntoResponse::into_response);
+    if !answer.status().is_success() {
+        drain(&mut multipart).await;
+    }
+    answer
+}
+
+/// Reads what is left of a multipart body and drops it, bounded in bytes and time.
+async fn drain(multipart: &mut Multipart) {
+    let work = async {
+        let mut read = 0usize;
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            while let Ok(Some(chunk)) = field.chunk().await {
+                read += chunk.len();
+                if read > DRAIN_MAX_BYTES {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_MAX_TIME, work).await;
+}
+
+/// The upload itself, once the query parsed.
+async fn upload(
+    rt: &Runtime,
+    q: UploadQuery,
+    multipart: &mut Multipart,
 ) -> Result<Json<Value>, ApiError> {
     let recursive = match q.recursive.as_deref() {
         None => false,

@@ -365,6 +365,38 @@ fn hostile_upload_names_and_destinations() {
     assert_serves(&s, "uploads");
 }
 
+/// A refused upload whose body is still on its way gets its 4xx: the server reads the rest
+/// of the body before answering (answering first and closing lost the answer: the client
+/// saw a broken pipe, as the hostile JSON test once did for `recursive=maybe`).
+#[test]
+fn a_refused_upload_is_answered_after_its_body() {
+    let s = start();
+    let ws = wd(&s);
+    let big = vec![b'x'; 4 << 20];
+    for q in [
+        format!("destination={}&recursive=maybe", ws.display()),
+        "destination=relative/dir".to_string(),
+        format!("destination={}&destination=/tmp", ws.display()),
+    ] {
+        for round in 0..3 {
+            let form = multipart::Form::new().part(
+                "file",
+                multipart::Part::bytes(big.clone()).file_name("f.txt"),
+            );
+            let r = s
+                .http
+                .post(format!("{}/upload_file?{q}", s.base))
+                .header("X-Session-API-Key", KEY)
+                .multipart(form)
+                .send()
+                .unwrap_or_else(|e| panic!("{q} round {round}: no answer: {e:?}"));
+            answer(r).client_error(&q);
+        }
+    }
+    assert!(!ws.join("f.txt").exists());
+    assert_serves(&s, "refused uploads");
+}
+
 /// Downloads of special files are refused before the response starts (a device or FIFO
 /// would stream forever or block), and any file name makes a valid Content-Disposition
 /// (quotes, control characters and non-ASCII once made the header invalid: a 500).
