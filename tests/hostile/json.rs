@@ -5,7 +5,6 @@ use std::io::{Cursor, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use reqwest::blocking::multipart;
 use serde::de::{DeserializeOwned, Visitor};
 use serde_json::{json, Value};
 
@@ -406,18 +405,7 @@ fn nul_and_non_utf8_in_commands_and_paths() {
         format!("destination={ws}&destination=/tmp"),
         format!("destination={ws}&recursive=maybe"),
     ] {
-        let form = multipart::Form::new().part(
-            "file",
-            multipart::Part::bytes(b"x".to_vec()).file_name("f.txt"),
-        );
-        let r = s
-            .http
-            .post(format!("{}/upload_file?{q}", s.base))
-            .header("X-Session-API-Key", KEY)
-            .multipart(form)
-            .send()
-            .unwrap();
-        let a = answer(r);
+        let a = upload_query(&s, &q, b"x".to_vec()).unwrap();
         if a.status != 200 {
             a.client_error(&q);
         }

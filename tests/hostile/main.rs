@@ -124,6 +124,21 @@ fn post_raw(s: &Server, path: &str, body: Vec<u8>) -> Answer {
     )
 }
 
+/// `POST /upload_file?{query}` with `data` as the form's `file` (`f.txt`); `Err` when no
+/// answer came (a broken connection).
+fn upload_query(s: &Server, query: &str, data: Vec<u8>) -> reqwest::Result<Answer> {
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::bytes(data).file_name("f.txt"),
+    );
+    s.http
+        .post(format!("{}/upload_file?{query}", s.base))
+        .header("X-Session-API-Key", KEY)
+        .multipart(form)
+        .send()
+        .map(answer)
+}
+
 fn post_action(s: &Server, action: Value) -> Answer {
     post_raw(
         s,

@@ -379,18 +379,9 @@ fn a_refused_upload_is_answered_after_its_body() {
         format!("destination={}&destination=/tmp", ws.display()),
     ] {
         for round in 0..3 {
-            let form = multipart::Form::new().part(
-                "file",
-                multipart::Part::bytes(big.clone()).file_name("f.txt"),
-            );
-            let r = s
-                .http
-                .post(format!("{}/upload_file?{q}", s.base))
-                .header("X-Session-API-Key", KEY)
-                .multipart(form)
-                .send()
-                .unwrap_or_else(|e| panic!("{q} round {round}: no answer: {e:?}"));
-            answer(r).client_error(&q);
+            upload_query(&s, &q, big.clone())
+                .unwrap_or_else(|e| panic!("{q} round {round}: no answer: {e:?}"))
+                .client_error(&q);
         }
     }
     assert!(!ws.join("f.txt").exists());
