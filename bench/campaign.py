@@ -94,16 +94,16 @@ JSON_VALUES = [None, True, False, 0, -1, 1, 2.5, -1e300, 1e300, 1844674407370955
                "\x00", "../..", "\udcff", [], [1, 2], [[], {}], {}, {"a": 1}, "C-c", "-1"]
 
 
-def deadline_of(body) -> float:
+def deadline_of(body) -> float | None:
     """When an answer to `body` (a decoded request body) is due, as the server documents it
     (src/actions/deadline.rs): the action's timeout when it is a positive number of seconds up
     to a day, else 120 s, plus the kind's margin; browsing waits at least the 30 s step
-    timeout. A hang is no answer 5 s after that. A body that is no action (the server answers
-    it at once with a 4xx) gets 20 s."""
+    timeout. A hang is no answer 5 s after that. None for a body that is no action (the
+    server answers it at once with a 4xx)."""
     action = body.get("action") if isinstance(body, dict) else None
     kind = action.get("action") if isinstance(action, dict) else None
     if not isinstance(kind, str):
-        return 20
+        return None
     timeout = action.get("timeout")
     usable = isinstance(timeout, (int, float)) and not isinstance(timeout, bool) \
         and 0 < timeout <= 86400
@@ -114,12 +114,12 @@ def deadline_of(body) -> float:
     return t + margin + 5
 
 
-def raw_deadline(data: bytes) -> float:
+def raw_deadline(data: bytes) -> float | None:
     """A mutated raw body that still decodes to an action is due when that action is."""
     try:
         return deadline_of(json.loads(data))
     except (ValueError, RecursionError):
-        return 20
+        return None
 
 
 class Stats:
@@ -632,7 +632,7 @@ def main() -> int:
             actions.append(gen.known_defect())
         elif rng.random() < 0.1:
             raw = gen.raw_body()
-            actions.append(({"__raw__": raw}, raw_deadline(raw)))
+            actions.append(({"__raw__": raw}, raw_deadline(raw) or 20))
         else:
             actions.append(gen.action())
     others = [gen.other() for _ in range(a.requests - n_actions)]
@@ -641,8 +641,9 @@ def main() -> int:
     # of the first stream, which is sequential.
     queue = max((d for _, d in actions), default=0)
     for i, (method, path, kw, deadline) in enumerate(others):
-        if path == "/execute_action" and "data" in kw and raw_deadline(kw["data"]) > 20:
-            others[i] = (method, path, kw, raw_deadline(kw["data"]) + queue)
+        due = raw_deadline(kw["data"]) if path == "/execute_action" and "data" in kw else None
+        if due is not None:
+            others[i] = (method, path, kw, due + queue)
     t0 = time.time()
 
     def run_actions() -> None:

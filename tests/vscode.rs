@@ -378,41 +378,36 @@ struct Proc {
 /// Every live process. A process is gone when all its threads are: node's main thread is
 /// a zombie while its other threads still exit and hold its sockets open.
 fn procs() -> impl Iterator<Item = Proc> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // After the command name in parentheses: state, ppid, pgrp.
-            let rest: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
-            let live_thread = std::fs::read_dir(format!("/proc/{pid}/task"))
-                .ok()?
-                .filter_map(|t| {
-                    let t = t.ok()?.file_name();
-                    std::fs::read_to_string(format!("/proc/{pid}/task/{}/stat", t.to_str()?)).ok()
-                })
-                .any(|st| {
-                    st.rfind(')')
-                        .is_some_and(|i| !matches!(st.get(i + 2..i + 3), Some("Z" | "X")))
-                });
-            if !live_thread {
-                return None;
-            }
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            let uid = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            Some(Proc {
-                pid,
-                ppid: rest[1].parse().ok()?,
-                pgid: rest[2].parse().ok()?,
-                uid,
-                cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
+    sandboxd_child::procfs::all().into_iter().filter_map(|st| {
+        let pid = st.pid;
+        let live_thread = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .filter_map(|t| {
+                let t = t.ok()?.file_name();
+                std::fs::read_to_string(format!("/proc/{pid}/task/{}/stat", t.to_str()?)).ok()
             })
+            .any(|st| {
+                st.rfind(')')
+                    .is_some_and(|i| !matches!(st.get(i + 2..i + 3), Some("Z" | "X")))
+            });
+        if !live_thread {
+            return None;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        Some(Proc {
+            pid,
+            ppid: st.ppid,
+            pgid: st.pgrp,
+            uid,
+            cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
         })
+    })
 }

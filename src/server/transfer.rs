@@ -126,12 +126,9 @@ pub async fn upload_file(
     mut multipart: Multipart,
 ) -> Response {
     let answer = match q {
-        Ok(Query(q)) => upload(&rt, q, &mut multipart)
-            .await
-            .map(IntoResponse::into_response),
-        Err(rejection) => Ok(rejection.into_response()),
+        Ok(Query(q)) => upload(&rt, q, &mut multipart).await.into_response(),
+        Err(rejection) => rejection.into_response(),
     };
-    let answer = answer.unwrap_or_else(IntoResponse::into_response);
     if !answer.status().is_success() {
         drain(&mut multipart).await;
     }
